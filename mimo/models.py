@@ -1,0 +1,162 @@
+"""The two multi-task models.
+
+Both share one small convolutional trunk with ResNet-style skip connections:
+
+    stem conv 32 -> residual block 32 -> max-pool -> residual block 64 -> max-pool
+    -> residual block 128 -> global average + max pooling -> dense 128 -> dropout
+
+Colour model (seed A): image (28, 28, 3) -> `digit` (softmax 10) and `color` (sigmoid 1).
+Sum model (seed B):    image (28, 28, 1) + `number` one-hot (10)
+                       -> `digit` (softmax 10) and `sum` (softmax 19).
+
+The sum head learns end-to-end. Seed B fed the argmax of the digit head into it, which passes
+no gradient. Here a trainable dense layer reads the outer product of the digit probabilities
+(computed from the image features) and the one-hot number: one cell per (digit, number) pair.
+The sum loss flows back through the probabilities into the trunk, and because the head reads
+the same digit belief as the digit head, the two heads stay consistent.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from mimo.encoding import NUM_DIGITS, NUM_NUMBERS, NUM_SUMS
+
+IMAGE_SIZE = 28
+TRUNK_WIDTHS = (32, 64, 128)
+DENSE_UNITS = 128
+DROPOUT = 0.3
+WEIGHT_DECAY = 1e-4
+# Faster-moving batch-norm statistics than Keras's 0.99, so short runs also predict well.
+BN_MOMENTUM = 0.9
+# The sum head reads probabilities in [0, 1]; this scale lets its logits reach confident values
+# within a short training run.
+SUM_LOGIT_SCALE = 8.0
+
+
+def _conv_bn_relu(x, filters: int, name: str):
+    x = layers.Conv2D(
+        filters,
+        3,
+        padding="same",
+        use_bias=False,
+        kernel_regularizer=keras.regularizers.l2(WEIGHT_DECAY),
+        name=f"{name}_conv",
+    )(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+    return layers.Activation("relu", name=f"{name}_relu")(x)
+
+
+def _residual_block(x, filters: int, name: str):
+    """Two 3x3 convolutions plus a skip connection (1x1 projection when widths differ)."""
+    shortcut = x
+    if x.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_proj")(x)
+        shortcut = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_proj_bn")(shortcut)
+    y = _conv_bn_relu(x, filters, f"{name}_a")
+    y = layers.Conv2D(
+        filters,
+        3,
+        padding="same",
+        use_bias=False,
+        kernel_regularizer=keras.regularizers.l2(WEIGHT_DECAY),
+        name=f"{name}_b_conv",
+    )(y)
+    y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_b_bn")(y)
+    y = layers.Add(name=f"{name}_add")([shortcut, y])
+    return layers.Activation("relu", name=f"{name}_out")(y)
+
+
+def _trunk(image):
+    """Shared feature extractor: image -> 128 features."""
+    x = _conv_bn_relu(image, TRUNK_WIDTHS[0], "stem")
+    x = _residual_block(x, TRUNK_WIDTHS[0], "block1")
+    x = layers.MaxPooling2D(name="pool1")(x)
+    x = _residual_block(x, TRUNK_WIDTHS[1], "block2")
+    x = layers.MaxPooling2D(name="pool2")(x)
+    x = _residual_block(x, TRUNK_WIDTHS[2], "block3")
+    x = layers.Concatenate(name="pool_features")(
+        [layers.GlobalAveragePooling2D(name="gap")(x), layers.GlobalMaxPooling2D(name="gmp")(x)]
+    )
+    x = layers.Dense(DENSE_UNITS, activation="relu", name="features")(x)
+    return layers.Dropout(DROPOUT, name="features_dropout")(x)
+
+
+def build_color_model() -> keras.Model:
+    image = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), name="image")
+    features = _trunk(image)
+    digit = layers.Dense(NUM_DIGITS, activation="softmax", name="digit")(features)
+    color = layers.Dense(1, activation="sigmoid", name="color")(features)
+    return keras.Model(image, {"digit": digit, "color": color}, name="color_model")
+
+
+def build_sum_model() -> keras.Model:
+    image = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="image")
+    number = keras.Input((NUM_NUMBERS,), name="number")
+    features = _trunk(image)
+    digit = layers.Dense(NUM_DIGITS, activation="softmax", name="digit")(features)
+
+    # Sum head: which (digit, number) cell we are in, plus the raw features and number.
+    pair = PairOuter(scale=SUM_LOGIT_SCALE, name="digit_number_pair")([digit, number])
+    sum_out = layers.Dense(NUM_SUMS, activation="softmax", name="sum")(pair)
+    return keras.Model(
+        {"image": image, "number": number}, {"digit": digit, "sum": sum_out}, name="sum_model"
+    )
+
+
+@keras.saving.register_keras_serializable(package="mimo")
+class PairOuter(layers.Layer):
+    """Flattened outer product of two vectors, times a fixed scale: (B, m), (B, n) -> (B, m*n).
+
+    A named layer rather than a Lambda, so the model loads in Keras safe mode.
+    """
+
+    def __init__(self, scale: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = float(scale)
+
+    def call(self, inputs):
+        a, b = inputs
+        outer = keras.ops.einsum("bi,bj->bij", a, b) * self.scale
+        return keras.ops.reshape(outer, (-1, a.shape[-1] * b.shape[-1]))
+
+    def compute_output_shape(self, input_shapes):
+        (batch, m), (_, n) = input_shapes
+        return (batch, m * n)
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
+
+
+def compile_color_model(model: keras.Model, learning_rate) -> keras.Model:
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss={"digit": "sparse_categorical_crossentropy", "color": "binary_crossentropy"},
+        metrics={
+            "digit": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            "color": [keras.metrics.BinaryAccuracy(name="accuracy")],
+        },
+    )
+    return model
+
+
+def compile_sum_model(model: keras.Model, learning_rate) -> keras.Model:
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss={"digit": "sparse_categorical_crossentropy", "sum": "categorical_crossentropy"},
+        metrics={
+            "digit": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            "sum": [keras.metrics.CategoricalAccuracy(name="accuracy")],
+        },
+    )
+    return model
+
+
+BUILDERS = {"color": build_color_model, "sum": build_sum_model}
+COMPILERS = {"color": compile_color_model, "sum": compile_sum_model}
+
+
+def load_model(path):
+    """Load a saved .keras model in safe mode (no arbitrary code from the file)."""
+    return keras.models.load_model(path, safe_mode=True, compile=False)

@@ -1,0 +1,171 @@
+"""tf.data input pipelines for both models, with augmentation.
+
+Training streams draw fresh random colours (colour model) and fresh random numbers (sum model)
+every epoch, and augment each batch with small rotations, shifts, zooms and a random stroke
+thickness. Validation and test streams use fixed-seed colours and numbers so metrics reproduce.
+
+Colour images are built to look like what people really draw: the ink is red or green with
+random shade and brightness (other channels up to INK_TINT_MAX of the main one, as in picker
+colours like #FF4B4B; sometimes pale or mostly blue, so the digit head reads any ink), on a
+clean black background or a seed-A-style noisy one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mimo.encoding import NUM_NUMBERS, NUM_SUMS, colorize, encode_number, encode_sum
+
+ROTATION_FACTOR = 10 / 360  # +-10 degrees, as a fraction of a full turn
+SHIFT_FACTOR = 0.12
+ZOOM_FACTOR = 0.12
+# Cumulative probabilities of the stroke-thickness choices: thin, keep, thicker, bold.
+STROKE_THIN_BELOW, STROKE_KEEP_BELOW, STROKE_THICKER_BELOW = 0.2, 0.6, 0.85
+INK_BRIGHTNESS_MIN = 0.55
+INK_TINT_MAX = 0.5
+# Some inks are mostly blue (ballpoint pens): the digit head must still read them. The colour
+# label stays whichever of red and green is stronger.
+BLUE_INK_PROB = 0.15
+# Some inks are pale or near-white (grey MNIST images, black pens once inverted).
+PALE_INK_PROB = 0.15
+BLUE_INK_MAX = 4.0
+NOISY_BACKGROUND_PROB = 0.5
+NOISE_LEVEL_MAX = 0.3
+SHUFFLE_BUFFER = 60_000
+
+
+@dataclass(frozen=True)
+class EvalPairs:
+    """The fixed colours/numbers that go with an evaluation split."""
+
+    colors: np.ndarray  # (N,) 0 red, 1 green
+    numbers: np.ndarray  # (N,) 0-9
+
+
+def fixed_pairs(n: int, seed: int) -> EvalPairs:
+    """Deterministic colours and numbers for validation/test, the same on every call."""
+    rng = np.random.default_rng(seed)
+    return EvalPairs(colors=rng.integers(0, 2, n), numbers=rng.integers(0, NUM_NUMBERS, n))
+
+
+# ---------------------------------------------------------------------------------------------
+# Augmentation
+
+
+def make_augmenter(seed: int) -> keras.Sequential:
+    """Geometric augmentation applied to grey batches (B, 28, 28, 1) in [0, 1]."""
+    return keras.Sequential(
+        [
+            keras.layers.RandomRotation(ROTATION_FACTOR, fill_mode="constant", seed=seed),
+            keras.layers.RandomTranslation(
+                SHIFT_FACTOR, SHIFT_FACTOR, fill_mode="constant", seed=seed + 1
+            ),
+            keras.layers.RandomZoom(ZOOM_FACTOR, ZOOM_FACTOR, fill_mode="constant", seed=seed + 2),
+        ],
+        name="augment",
+    )
+
+
+def random_stroke_thickness(grey: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Per image: thin the stroke, keep it, thicken it a little or a lot (canvas brushes)."""
+    eroded = -tf.nn.max_pool2d(-grey, 2, 1, "SAME")
+    dilated = tf.nn.max_pool2d(grey, 2, 1, "SAME")
+    bold = tf.nn.max_pool2d(grey, 3, 1, "SAME")
+    choice = tf.random.stateless_uniform([tf.shape(grey)[0], 1, 1, 1], seed=seed)
+    thickness = tf.where(choice < STROKE_THICKER_BELOW, dilated, bold)
+    thickness = tf.where(choice < STROKE_KEEP_BELOW, grey, thickness)
+    return tf.where(choice < STROKE_THIN_BELOW, eroded, thickness)
+
+
+# ---------------------------------------------------------------------------------------------
+# Colour rendering
+
+
+def paint(grey: tf.Tensor, colors: tf.Tensor, seed: tf.Tensor, noisy: bool = True) -> tf.Tensor:
+    """Turn grey digits (B, 28, 28, 1) into red/green RGB images like people draw them."""
+    batch = tf.shape(grey)[0]
+    seeds = tf.random.experimental.stateless_split(seed, 4)
+    brightness = tf.random.stateless_uniform([batch], seeds[0], INK_BRIGHTNESS_MIN, 1.0)
+    tint = tf.random.stateless_uniform([batch, 3], seeds[1], 0.0, INK_TINT_MAX)
+    pale = tf.random.stateless_uniform([batch, 1], seeds[1] + 1) < PALE_INK_PROB
+    tint = tf.where(pale, tint + INK_TINT_MAX, tint)  # up to 1: pale, yellowish or near-white
+    main = tf.one_hot(tf.cast(colors, tf.int32), 3)  # red -> channel 0, green -> channel 1
+    ink = main + (1.0 - main) * tint
+    blue_seed, noise_seed = tf.unstack(tf.random.experimental.stateless_split(seeds[2], 2))
+    blue = tf.random.stateless_uniform([batch, 2], blue_seed, 0.0, 1.0)
+    blue_ink = tf.where(blue[:, 0] < BLUE_INK_PROB, blue[:, 1] * BLUE_INK_MAX, 0.0)
+    ink = tf.maximum(ink, tf.one_hot(tf.fill([batch], 2), 3) * blue_ink[:, None])
+    ink = ink / tf.reduce_max(ink, axis=1, keepdims=True) * brightness[:, None]
+    image = grey * ink[:, None, None, :]
+    if noisy:
+        level = tf.random.stateless_uniform([batch, 1, 1, 1], noise_seed, 0.0, NOISE_LEVEL_MAX)
+        use_noise = tf.random.stateless_uniform([batch, 1, 1, 1], seeds[3]) < NOISY_BACKGROUND_PROB
+        noise = tf.random.stateless_uniform(tf.shape(image), seeds[3] + 1) * level
+        image = tf.maximum(image, tf.where(use_noise, noise, 0.0))
+    return tf.clip_by_value(image, 0.0, 1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Datasets
+
+
+def training_dataset(
+    model: str, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, augment: bool
+) -> tf.data.Dataset:
+    """An endless-per-epoch training stream: shuffled, freshly paired and augmented."""
+    augmenter = make_augmenter(seed) if augment else None
+    images = tf.constant(images, tf.uint8)
+    labels = tf.constant(labels.astype(np.int64))
+
+    def prepare(batch_images, batch_labels, batch_seed):
+        grey = tf.cast(batch_images, tf.float32)[..., None] / 255.0
+        seeds = tf.random.experimental.stateless_split(batch_seed, 3)
+        if augmenter is not None:
+            grey = augmenter(grey, training=True)
+            grey = random_stroke_thickness(grey, seeds[0])
+        batch = tf.shape(grey)[0]
+        if model == "color":
+            colors = tf.cast(tf.random.stateless_uniform([batch], seeds[1]) < 0.5, tf.int64)
+            return paint(grey, colors, seeds[2]), {"digit": batch_labels, "color": colors}
+        numbers = tf.random.stateless_uniform([batch], seeds[1], 0, NUM_NUMBERS, dtype=tf.int64)
+        return (
+            {"image": grey, "number": tf.one_hot(numbers, NUM_NUMBERS)},
+            {"digit": batch_labels, "sum": tf.one_hot(batch_labels + numbers, NUM_SUMS)},
+        )
+
+    batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).map(
+        lambda r: tf.stack([r, r // 7919])
+    )
+    ds = tf.data.Dataset.from_tensor_slices((images, labels))
+    ds = ds.shuffle(min(len(labels), SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    ds = tf.data.Dataset.zip((ds, batch_seeds)).map(
+        lambda pair, s: prepare(pair[0], pair[1], s), num_parallel_calls=tf.data.AUTOTUNE
+    )
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def evaluation_arrays(model: str, images: np.ndarray, labels: np.ndarray, pairs: EvalPairs):
+    """(inputs, targets) as numpy for a fixed evaluation split; clean black backgrounds."""
+    labels = labels.astype(np.int64)
+    if model == "color":
+        return colorize(images, pairs.colors), {
+            "digit": labels,
+            "color": pairs.colors.astype(np.int64),
+        }
+    grey = images.astype(np.float32)[..., None] / 255.0
+    return (
+        {"image": grey, "number": encode_number(pairs.numbers)},
+        {"digit": labels, "sum": encode_sum(labels, pairs.numbers)},
+    )
+
+
+def evaluation_dataset(
+    model: str, images, labels, pairs: EvalPairs, batch_size: int
+) -> tf.data.Dataset:
+    inputs, targets = evaluation_arrays(model, images, labels, pairs)
+    return tf.data.Dataset.from_tensor_slices((inputs, targets)).batch(batch_size).prefetch(2)

@@ -1,0 +1,189 @@
+"""The registry of training runs, and which run is active for each model.
+
+Layout (root = mimo.config.REGISTRY_DIR, `assets/models` in the repository):
+
+    active.json              {"color": "<run id>", "sum": "<run id>"}
+    runs/<run id>/           complete runs only (see mimo.runfiles for what is inside)
+    .tmp/<run id>/           runs being written; renamed into runs/ when complete
+
+A run becomes visible in runs/ by one atomic rename, and active.json is replaced atomically,
+so a crash never leaves a half-written run listed or active. Run ids are validated against a
+strict pattern before they touch the file system: no user input becomes a path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mimo.artifacts import RUN_INFO as RUN_MARKER
+from mimo.config import MODEL_NAMES, registry_dir
+
+RUN_ID_PATTERN = re.compile(r"^(color|sum)-\d{8}-\d{6}-[a-z0-9]{1,16}$")
+MODEL_FILE = "model.keras"
+
+
+class RegistryError(RuntimeError):
+    """A run is missing, invalid or cannot be used."""
+
+
+def new_run_id(model: str, tag: str | None = None) -> str:
+    check_model_name(model)
+    suffix = tag or secrets.token_hex(3)
+    run_id = f"{model}-{time.strftime('%Y%m%d-%H%M%S')}-{suffix}"
+    return check_run_id(run_id)
+
+
+def check_model_name(model: str) -> str:
+    if model not in MODEL_NAMES:
+        raise RegistryError(f"unknown model {model!r}; choose one of {', '.join(MODEL_NAMES)}")
+    return model
+
+
+def check_run_id(run_id: str) -> str:
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id):
+        raise RegistryError(f"not a valid run id: {run_id!r}")
+    return run_id
+
+
+def model_of(run_id: str) -> str:
+    return check_run_id(run_id).split("-", 1)[0]
+
+
+def write_json_atomic(path: Path, data) -> None:
+    """Write JSON to a temporary file beside `path`, fsync it, then rename over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    path: Path
+
+    @property
+    def model(self) -> str:
+        return model_of(self.run_id)
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / MODEL_FILE
+
+    def read_json(self, name: str):
+        with open(self.path / name) as f:
+            return json.load(f)
+
+    @property
+    def info(self) -> dict:
+        return self.read_json(RUN_MARKER)
+
+
+class Registry:
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = Path(root or registry_dir()).resolve()
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.root / ".tmp"
+
+    @property
+    def active_file(self) -> Path:
+        return self.root / "active.json"
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def run(self, run_id: str) -> Run:
+        path = self.runs_dir / check_run_id(run_id)
+        if not (path / RUN_MARKER).is_file():
+            raise RegistryError(f"run {run_id} does not exist or is incomplete")
+        return Run(run_id, path)
+
+    def list_runs(self, model: str | None = None) -> list[Run]:
+        """Complete runs, newest first, optionally for one model."""
+        if model is not None:
+            check_model_name(model)
+        runs = []
+        if self.runs_dir.is_dir():
+            for path in self.runs_dir.iterdir():
+                if not RUN_ID_PATTERN.match(path.name) or not (path / RUN_MARKER).is_file():
+                    continue
+                if model is None or model_of(path.name) == model:
+                    runs.append(Run(path.name, path))
+        return sorted(runs, key=lambda r: r.run_id.split("-", 1)[1], reverse=True)
+
+    def active_ids(self) -> dict:
+        try:
+            with open(self.active_file) as f:
+                data = json.load(f)
+        except (OSError, ValueError):
+            return {}
+        return {m: data[m] for m in MODEL_NAMES if isinstance(data.get(m), str)}
+
+    def active_run(self, model: str) -> Run:
+        check_model_name(model)
+        run_id = self.active_ids().get(model)
+        if run_id is None:
+            raise RegistryError(f"no active {model} model in {self.root}")
+        return self.run(run_id)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def activate(self, run_id: str) -> Run:
+        run = self.run(run_id)
+        active = self.active_ids()
+        active[run.model] = run.run_id
+        write_json_atomic(self.active_file, active)
+        return run
+
+    def staging_dir(self, run_id: str) -> Path:
+        """A fresh directory to write a run into before it is published."""
+        path = self.tmp_dir / check_run_id(run_id)
+        path.mkdir(parents=True, exist_ok=False)
+        return path
+
+    def publish(self, run_id: str) -> Run:
+        """Move a fully written staging directory into runs/ with one atomic rename."""
+        staging = self.tmp_dir / check_run_id(run_id)
+        if not (staging / RUN_MARKER).is_file():
+            raise RegistryError(f"run {run_id} is not complete; refusing to publish it")
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        target = self.runs_dir / run_id
+        if target.exists():
+            raise RegistryError(f"run {run_id} already exists")
+        os.replace(staging, target)
+        return Run(run_id, target)
+
+    def discard_staging(self, run_id: str) -> None:
+        shutil.rmtree(self.tmp_dir / check_run_id(run_id), ignore_errors=True)
+
+    def staging_path(self, run_id: str) -> Path:
+        return self.tmp_dir / check_run_id(run_id)
+
+    def find_run_dir(self, run_id: str) -> Path | None:
+        """Where a run's files are now: published, still staging, or nowhere."""
+        for base in (self.runs_dir, self.tmp_dir):
+            path = base / check_run_id(run_id)
+            if path.is_dir():
+                return path
+        return None

