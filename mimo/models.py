@@ -132,32 +132,29 @@ class PairOuter(layers.Layer):
         return {**super().get_config(), "scale": self.scale}
 
 
-def compile_color_model(model: keras.Model, learning_rate) -> keras.Model:
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss={"digit": "sparse_categorical_crossentropy", "color": "binary_crossentropy"},
-        metrics={
-            "digit": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-            "color": [keras.metrics.BinaryAccuracy(name="accuracy")],
-        },
-    )
-    return model
-
-
-def compile_sum_model(model: keras.Model, learning_rate) -> keras.Model:
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss={"digit": "sparse_categorical_crossentropy", "sum": "categorical_crossentropy"},
-        metrics={
-            "digit": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-            "sum": [keras.metrics.CategoricalAccuracy(name="accuracy")],
-        },
-    )
-    return model
-
-
+# Per-head losses and accuracy metrics, as in the seeds.
+HEAD_LOSSES = {
+    "digit": "sparse_categorical_crossentropy",
+    "color": "binary_crossentropy",
+    "sum": "categorical_crossentropy",
+}
+HEAD_ACCURACY = {
+    "digit": keras.metrics.SparseCategoricalAccuracy,
+    "color": keras.metrics.BinaryAccuracy,
+    "sum": keras.metrics.CategoricalAccuracy,
+}
 BUILDERS = {"color": build_color_model, "sum": build_sum_model}
-COMPILERS = {"color": compile_color_model, "sum": compile_sum_model}
+
+
+def compile_model(model: keras.Model, learning_rate) -> keras.Model:
+    """Adam, with each head's loss and an `accuracy` metric per head."""
+    heads = list(model.output_names)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss={head: HEAD_LOSSES[head] for head in heads},
+        metrics={head: [HEAD_ACCURACY[head](name="accuracy")] for head in heads},
+    )
+    return model
 
 
 def load_model(path):

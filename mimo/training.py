@@ -179,7 +179,7 @@ def train(
             warmup_steps=steps * min(WARMUP_EPOCHS, config.epochs - 1),
             alpha=0.01,
         )
-        models.COMPILERS[config.model](model, schedule)
+        models.compile_model(model, schedule)
 
         train_ds = training_dataset(
             config.model,

@@ -1,6 +1,6 @@
 import numpy as np
 
-from mimo.encoding import encode_number
+from mimo.encoding import encode_number, encode_sum
 from mimo.models import build_color_model, build_sum_model, load_model
 
 
@@ -30,18 +30,28 @@ def test_sum_model_takes_image_and_number_and_returns_digit_and_sum():
     np.testing.assert_allclose(np.asarray(outputs["sum"]).sum(1), 1, rtol=1e-5)
 
 
-def test_sum_head_receives_gradient_through_the_image_features():
+def test_sum_loss_trains_the_sum_head_and_reaches_the_image_features():
     import tensorflow as tf
 
     model = build_sum_model()
+    sum_layer = model.get_layer("sum")
     image = tf.random.uniform((2, 28, 28, 1))
-    with tf.GradientTape() as tape:
-        tape.watch(image)
-        number = tf.constant(encode_number([3, 5]))
-        out = model({"image": image, "number": number}, training=False)
-        loss = tf.reduce_sum(out["sum"][:, 8])
-    gradient = tape.gradient(loss, image)
-    assert gradient is not None and float(tf.reduce_max(tf.abs(gradient))) > 0
+    number = tf.constant(encode_number([3, 5]))
+    target = tf.constant(encode_sum([4, 6], [3, 5]))
+
+    def gradients():
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            out = model({"image": image, "number": number}, training=False)
+            loss = tf.keras.losses.categorical_crossentropy(target, out["sum"])
+        return tape.gradient(loss, [sum_layer.kernel, image])
+
+    head_gradient, _ = gradients()  # the head starts from zero weights and learns from there
+    assert float(tf.reduce_max(tf.abs(head_gradient))) > 0
+    # once the head has weights, the sum loss flows back through it into the image features
+    sum_layer.kernel.assign(tf.random.normal(sum_layer.kernel.shape))
+    _, image_gradient = gradients()
+    assert float(tf.reduce_max(tf.abs(image_gradient))) > 0
 
 
 def test_models_survive_a_save_and_safe_mode_load_round_trip(tmp_path):
