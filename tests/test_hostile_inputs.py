@@ -1,0 +1,191 @@
+"""Hostile and odd files through `python -m mimo predict`, and the memory they make mimo use.
+
+The files come from sample_files.py. Hostile ones (empty; text, HTML, SVG and ZIP renamed to
+.png; random bytes as .jpg; truncated images; decompression bombs; 1x1; 20000x3; all black; all
+white) must each get one clear error line. Odd but valid ones (16-bit, CMYK, animated GIF,
+palette, ink only in alpha, EXIF-rotated), drawn from real MNIST test digits, must be read
+correctly by both shipped models. Memory is measured in fresh child processes (peak resident
+set size, VmHWM) running prepare() on each hostile file and on small files that decode to as
+many pixels as mimo allows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import pytest
+from conftest import ROOT
+from sample_files import assert_clear_message, heavy_files, hostile_files, odd_valid_files
+
+NUMBER = 4
+
+# Peak memory above a fresh Python that has imported numpy and Pillow (and mimo.preprocess):
+# refused from the header or tiny, nothing big is decoded:
+REFUSED_LIMIT_MB = 50
+# at the default limit of 25 million pixels, decoding costs up to about 17 bytes per pixel
+# (Pillow's WebP decoder: about 430 MB; PNG up to 260 MB; progressive CMYK JPEG 200 MB).
+# Hundreds of megapixels, or gigabytes, would mean a guard is gone.
+AT_LIMIT_MB = 512
+
+# Measures prepare() on each path given: prints JSON {"baseline_mb", "files": [{"outcome",
+# "extra_mb"}]}, extra_mb being the peak during that file above the baseline.
+MEASURE_PREPARE = r"""
+import json, resource, sys
+import numpy, PIL.Image  # the baseline: numpy and Pillow imported
+from mimo.preprocess import InputError, prepare
+
+def reset_peak():
+    try:  # Linux: "5" resets the peak resident set size (VmHWM) to the current one
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        pass  # then each figure is the peak so far: still an upper bound
+
+def peak_mb():
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+baseline = peak_mb()
+files = []
+for path in sys.argv[1:]:
+    reset_peak()
+    try:
+        prepare(path)
+        outcome = "accepted"
+    except InputError as exc:
+        outcome = str(exc)
+    files.append({"outcome": outcome, "extra_mb": round(peak_mb() - baseline, 1)})
+print(json.dumps({"baseline_mb": baseline, "files": files}))
+"""
+
+
+@pytest.fixture(scope="module")
+def hostile(mnist_small):
+    return hostile_files(mnist_small.x_test[0])
+
+
+@pytest.fixture(scope="module")
+def odd_valid(mnist_small):
+    return odd_valid_files(mnist_small)
+
+
+def write_files(folder, files) -> dict[str, str]:
+    """Write each SampleFile into a folder of its own (names may repeat); {name: path}."""
+    paths = {}
+    for i, (name, sample) in enumerate(files.items()):
+        path = folder / f"{i:02d}" / sample.filename
+        path.parent.mkdir(parents=True)
+        path.write_bytes(sample.content)
+        paths[name] = str(path)
+    return paths
+
+
+def start(args: list[str]) -> subprocess.Popen:
+    """A child Python in the project root, with mimo's default limits and registry."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIMO_")}
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.Popen(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@dataclass
+class Children:
+    cli: subprocess.CompletedProcess  # `python -m mimo predict --json` over every sample file
+    cli_rows: dict[str, dict]  # sample name -> its output line
+    memory: dict[str, dict]  # hostile or heavy file name -> {"outcome", "extra_mb"}
+    heavy: dict
+
+
+@pytest.fixture(scope="module")
+def children(tmp_path_factory, hostile, odd_valid) -> Children:
+    """Everything that runs in child processes, started side by side: the CLI spends most of
+    its time importing TensorFlow, while the memory children decode the heavy files."""
+    folder = tmp_path_factory.mktemp("samples")
+    samples = {**hostile, **odd_valid}
+    cli_paths = write_files(folder / "cli", samples)
+    cli = start(["-m", "mimo", "predict", "--json", "--number", str(NUMBER), *cli_paths.values()])
+
+    heavy = heavy_files()
+    heavy_paths = write_files(folder / "heavy", heavy)
+    paths = {**cli_paths, **heavy_paths}
+    groups = [list(hostile), list(heavy)]  # one process each: hostile files, heavy files
+    measuring = [start(["-c", MEASURE_PREPARE, *(paths[n] for n in group)]) for group in groups]
+    try:
+        memory = {}
+        for group, child in zip(groups, measuring, strict=True):
+            out, err = child.communicate(timeout=180)
+            assert child.returncode == 0, err
+            memory.update(zip(group, json.loads(out)["files"], strict=True))
+        out, err = cli.communicate(timeout=300)
+    finally:
+        for child in [cli, *measuring]:
+            if child.poll() is None:
+                child.kill()
+    print("\npeak MB above numpy + Pillow:", {k: v["extra_mb"] for k, v in memory.items()})
+    result = subprocess.CompletedProcess(cli.args, cli.returncode, out, err)
+    by_path = {row["image"]: row for row in map(json.loads, out.splitlines())}
+    assert len(by_path) == len(samples), out + err
+    rows = {name: by_path[path] for name, path in cli_paths.items()}
+    return Children(result, rows, memory, heavy)
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line: one call over every file
+
+
+def test_cli_gives_one_clear_error_line_per_hostile_file(children, hostile):
+    for name, sample in hostile.items():
+        row = children.cli_rows[name]
+        assert set(row) == {"image", "error"}, f"{name}: {row}"
+        assert_clear_message(row["error"], sample.message, name)
+    for name in ("all black", "all white"):
+        assert "no digit found" in children.cli_rows[name]["error"].lower()
+
+
+def test_cli_reads_odd_but_valid_files_with_both_models(children, odd_valid):
+    for name, sample in odd_valid.items():
+        row = children.cli_rows[name]
+        assert "error" not in row, f"{name}: {row}"
+        read = (row["color_model"]["digit"], row["sum_model"]["digit"], row["sum_model"]["sum"])
+        assert read == (sample.digit, sample.digit, sample.digit + NUMBER), name
+
+
+def test_cli_exits_with_status_1_and_no_traceback(children):
+    assert children.cli.returncode == 1
+    assert "Traceback" not in children.cli.stderr, children.cli.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory stays bounded
+
+
+def test_hostile_files_and_bombs_are_refused_before_anything_big_is_decoded(children, hostile):
+    assert sum("bomb" in name for name in hostile) == 2
+    for name, sample in hostile.items():
+        measured = children.memory[name]
+        assert_clear_message(measured["outcome"], sample.message, name)
+        assert measured["extra_mb"] < REFUSED_LIMIT_MB, (name, measured)
+
+
+def test_images_at_the_pixel_limit_stay_well_under_a_gigabyte(children):
+    for name, sample in children.heavy.items():
+        measured = children.memory[name]
+        assert len(sample.content) < 600_000, name  # small files, all of them
+        assert_clear_message(measured["outcome"], sample.message, name)
+        assert measured["extra_mb"] < AT_LIMIT_MB, (name, measured)
