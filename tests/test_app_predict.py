@@ -248,7 +248,7 @@ def test_a_damaged_active_model_gives_a_warning_and_an_older_run_still_predicts(
     tmp_registry, samples
 ):
     active = tmp_registry.active_run("color")
-    backup_id = "color-20000101-000000-backup"
+    backup_id = "color-29991231-000000-backup"
     shutil.copytree(active.path, tmp_registry.runs_dir / backup_id)
     (active.path / "model.keras").write_bytes(b"PK\x03\x04 truncated")
     at = start_app()
@@ -353,3 +353,15 @@ def test_the_canvas_state_used_here_is_what_the_component_returns():
     assert streamlit_drawable_canvas.__version__ == "0.13.0"
     png = encode(np.zeros((280, 280, 3), np.uint8))
     assert Image.open(io.BytesIO(png)).size == (280, 280)
+
+
+def test_page_runs_keep_the_shared_models_keras_state(samples):
+    """Streamlit clears Keras's global state after every script run unless told otherwise;
+    that made every rerun pay for a full collection and recompiled model functions."""
+    import keras
+
+    keras.backend.get_uid("mimo-probe")
+    at = start_app()
+    draw(at, canvas_picture(samples[5], "green"))
+    assert results(at) == expected(5, "green", at.number_input(key="number").value)
+    assert keras.backend.get_uid("mimo-probe") == 2  # 1 again if the session had been cleared

@@ -130,11 +130,11 @@ def test_predict_falls_back_when_the_active_model_file_is_damaged(tmp_registry, 
 
     good, _, labels = image_files
     active = tmp_registry.active_run("sum")
-    shutil.copytree(active.path, tmp_registry.runs_dir / "sum-20000101-000000-backup")
+    shutil.copytree(active.path, tmp_registry.runs_dir / "sum-29991231-000000-backup")
     (active.path / "model.keras").write_bytes(b"PK\x03\x04 truncated")
     result = run_cli("--registry", tmp_registry.root, "predict", "--json", "--number", 2, good[0])
     assert result.returncode == 0 and "Traceback" not in result.stderr
-    assert "cannot be loaded" in result.stderr and "sum-20000101-000000-backup" in result.stderr
+    assert "cannot be loaded" in result.stderr and "sum-29991231-000000-backup" in result.stderr
     assert json.loads(result.stdout)["sum_model"]["sum"] == labels[0] + 2
 
 

@@ -59,13 +59,13 @@ def _damage(run_path):
     model_file.write_bytes(model_file.read_bytes()[:1000])  # truncated mid-file
 
 
-def test_a_damaged_active_model_falls_back_to_an_older_usable_run(tmp_registry, mnist_small):
+def test_a_damaged_active_model_falls_back_to_another_usable_run(tmp_registry, mnist_small):
     active = tmp_registry.active_run("color")
-    older_id = "color-20000101-000000-backup"
-    shutil.copytree(active.path, tmp_registry.runs_dir / older_id)
+    newest_id = "color-29991231-000000-backup"  # the newest run, so it is tried first
+    shutil.copytree(active.path, tmp_registry.runs_dir / newest_id)
     _damage(active.path)
     predictor = Predictor.from_registry(Registry(tmp_registry.root))
-    assert predictor.color_run.run_id == older_id
+    assert predictor.color_run.run_id == newest_id
     assert any(active.run_id in note and "cannot be loaded" in note for note in predictor.notes)
     result = predictor.predict(prepare(mnist_small.x_test[0]), 1)
     assert result.color_model.digit == mnist_small.y_test[0]
