@@ -1,6 +1,7 @@
 """Predict: draw or upload a digit, pick a number, and see both models' live predictions.
 
-The landing page of the mimo app (`streamlit run app.py`); the other pages live in pages/.
+The landing page of the mimo app (`streamlit run app.py`), which also declares the navigation;
+the other pages live in pages/.
 Every stroke on the canvas reruns the page and updates both results; there is no Predict button.
 """
 
@@ -239,4 +240,31 @@ def predict_page() -> None:
         predictions_ui(upload_bytes if source == "Upload" else drawing, number, source)
 
 
-predict_page()
+def main() -> None:
+    """The app: Predict is the landing page; the dashboards and retraining live in pages/."""
+    st.navigation(
+        [
+            st.Page(
+                predict_page,
+                title="Predict",
+                icon=":material/draw:",
+                url_path="predict",
+                default=True,
+            ),
+            st.Page(
+                "pages/1_Dashboards.py",
+                title="Dashboards",
+                icon=":material/monitoring:",
+                url_path="Dashboards",
+            ),
+            st.Page(
+                "pages/2_Retrain.py",
+                title="Retrain",
+                icon=":material/model_training:",
+                url_path="Retrain",
+            ),
+        ]
+    ).run()
+
+
+main()
