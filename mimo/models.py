@@ -35,7 +35,8 @@ BN_MOMENTUM = 0.9
 SUM_LOGIT_SCALE = 8.0
 
 
-def _conv_bn_relu(x, filters: int, name: str):
+def _conv_bn(x, filters: int, name: str):
+    """3x3 convolution (no bias, L2 weight decay) followed by batch normalisation."""
     x = layers.Conv2D(
         filters,
         3,
@@ -44,8 +45,11 @@ def _conv_bn_relu(x, filters: int, name: str):
         kernel_regularizer=keras.regularizers.l2(WEIGHT_DECAY),
         name=f"{name}_conv",
     )(x)
-    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
-    return layers.Activation("relu", name=f"{name}_relu")(x)
+    return layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+
+
+def _conv_bn_relu(x, filters: int, name: str):
+    return layers.Activation("relu", name=f"{name}_relu")(_conv_bn(x, filters, name))
 
 
 def _residual_block(x, filters: int, name: str):
@@ -55,15 +59,7 @@ def _residual_block(x, filters: int, name: str):
         shortcut = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_proj")(x)
         shortcut = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_proj_bn")(shortcut)
     y = _conv_bn_relu(x, filters, f"{name}_a")
-    y = layers.Conv2D(
-        filters,
-        3,
-        padding="same",
-        use_bias=False,
-        kernel_regularizer=keras.regularizers.l2(WEIGHT_DECAY),
-        name=f"{name}_b_conv",
-    )(y)
-    y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_b_bn")(y)
+    y = _conv_bn(y, filters, f"{name}_b")
     y = layers.Add(name=f"{name}_add")([shortcut, y])
     return layers.Activation("relu", name=f"{name}_out")(y)
 

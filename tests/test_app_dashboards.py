@@ -11,14 +11,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from mimo import artifacts
+from mimo.config import DEFAULT_REGISTRY_DIR as SOURCE_REGISTRY  # the shipped runs
 from mimo.dashboard import load_run_view
 from mimo.registry import Registry
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "1_Dashboards.py")
-
-# The shipped runs. TEMPORARY: assets/models is still empty, so the development registry stands
-# in; this becomes `from mimo.config import DEFAULT_REGISTRY_DIR as SOURCE_REGISTRY`.
-from mimo.config import DEFAULT_REGISTRY_DIR as SOURCE_REGISTRY  # noqa: E402
 
 
 @pytest.fixture()

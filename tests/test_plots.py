@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import base64
 import io
-from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
 import pytest
 from PIL import Image
 
+from mimo.config import DEFAULT_REGISTRY_DIR as SOURCE_REGISTRY  # the shipped runs
 from mimo.dashboard import load_run_view
 from mimo.plots import samples as grid
 from mimo.plots.confusion import class_labels, confusion_figure, normalise_rows
 from mimo.plots.curves import history_heads, learning_curves_figure
 from mimo.registry import Registry
-
-# The shipped runs. TEMPORARY: assets/models is still empty, so the development registry stands
-# in; this becomes `from mimo.config import DEFAULT_REGISTRY_DIR as SOURCE_REGISTRY`.
-from mimo.config import DEFAULT_REGISTRY_DIR as SOURCE_REGISTRY  # noqa: E402
 
 
 @pytest.fixture(scope="module")
