@@ -193,8 +193,9 @@ def train(
         val_ds = evaluation_dataset(config.model, splits.x_val, splits.y_val, val_pairs, 512)
         fit_started = time.monotonic()
         history = model.fit(
-            train_ds,
+            train_ds,  # shuffled by the pipeline itself
             validation_data=val_ds,
+            shuffle=False,
             epochs=config.epochs,
             verbose=0,
             callbacks=[_progress_callback(progress, config.epochs, steps)],
