@@ -1,7 +1,7 @@
 """Paths and limits shared by the package, the CLI and the app.
 
-Everything a deployment may want to change is read from an environment variable here,
-so no other module needs to know about the environment.
+Paths and limits come from environment variables read here. Two other settings live next to
+the code that uses them: MIMO_MNIST (mimo.data) and the retraining lock (mimo.access).
 """
 
 from __future__ import annotations
@@ -30,11 +30,3 @@ MAX_IMAGE_PIXELS = int(os.environ.get("MIMO_MAX_IMAGE_PIXELS", 25_000_000))
 # Training limits for jobs started from the app.
 MAX_EPOCHS = int(os.environ.get("MIMO_MAX_EPOCHS", 50))
 MAX_TRAIN_SIZE = int(os.environ.get("MIMO_MAX_TRAIN_SIZE", 60_000))
-
-
-def env_flag(name: str, default: bool = False) -> bool:
-    """Read a yes/no environment variable ("1", "true", "yes", "on" mean yes)."""
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}

@@ -40,10 +40,6 @@ def encode_sum(digits, numbers) -> np.ndarray:
     return one_hot(sum_labels(digits, numbers), NUM_SUMS)
 
 
-def color_name(label: int) -> str:
-    return COLOR_NAMES[int(label)]
-
-
 def color_label(name: str) -> int:
     try:
         return COLOR_NAMES.index(name.lower())
