@@ -15,10 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from mimo import artifacts
+from mimo.encoding import HEAD_CLASSES, MODEL_HEADS
 from mimo.registry import RegistryError, model_of
 
-HEADS = {"color": ("digit", "color"), "sum": ("digit", "sum")}
-CLASS_COUNTS = {"digit": 10, "color": 2, "sum": 19}
 HEAD_TITLES = {"digit": "Digit", "color": "Colour", "sum": "Sum"}
 MODEL_TITLES = {"color": "Colour model (digit + colour)", "sum": "Sum model (digit + sum)"}
 
@@ -51,7 +50,7 @@ class RunView:
 
     @property
     def heads(self) -> tuple[str, ...]:
-        return HEADS[self.model]
+        return MODEL_HEADS[self.model]
 
     @property
     def created(self) -> str:
@@ -82,7 +81,7 @@ def load_run_view(run_dir: Path, run_id: str) -> RunView:
     """Read and check every artifact the dashboards use. Never raises for a broken artifact."""
     model = model_of(run_id)
     view = RunView(run_id=run_id, model=model)
-    heads = HEADS[model]
+    heads = MODEL_HEADS[model]
     folder = Path(run_dir)
 
     def json_of(name):
@@ -206,7 +205,7 @@ def check_confusion(data, heads) -> dict:
     for head in heads:
         if head not in data:
             raise ValueError(f"no {head} matrix")
-        size = CLASS_COUNTS[head]
+        size = HEAD_CLASSES[head]
         try:
             matrix = np.asarray(data[head], dtype=np.float64)
         except (TypeError, ValueError):
@@ -224,7 +223,7 @@ def check_confusion(data, heads) -> dict:
 
 
 def check_samples(data: dict, model: str) -> dict:
-    heads = HEADS[model]
+    heads = MODEL_HEADS[model]
     extra = "color_in" if model == "color" else "number"
     needed = ["image", extra] + [
         f"{h}_{part}" for h in heads for part in ("true", "pred", "confidence")
@@ -240,7 +239,7 @@ def check_samples(data: dict, model: str) -> dict:
         raise ValueError("the arrays do not all have one entry per image")
     clean = {k: np.asarray(data[k]).reshape(-1) for k in needed[1:]}
     classes = {extra: 2 if model == "color" else 10}
-    classes.update({f"{h}_{part}": CLASS_COUNTS[h] for h in heads for part in ("true", "pred")})
+    classes.update({f"{h}_{part}": HEAD_CLASSES[h] for h in heads for part in ("true", "pred")})
     for key, size in classes.items():
         values = clean[key]
         if not np.issubdtype(values.dtype, np.integer) or ((values < 0) | (values >= size)).any():
@@ -265,7 +264,7 @@ def accuracy_summary(metrics: dict | None, model: str) -> str:
     if not metrics:
         return "no test metrics"
     parts = []
-    for head in HEADS[model]:
+    for head in MODEL_HEADS[model]:
         value = metrics.get(f"{head}_accuracy")
         if value is not None:
             parts.append(f"{HEAD_TITLES[head].lower()} {percent(value)}")

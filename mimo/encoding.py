@@ -15,6 +15,9 @@ NUM_NUMBERS = 10
 NUM_SUMS = 19
 COLOR_NAMES = ("red", "green")
 RED, GREEN = 0, 1
+# The heads of each model, and how many classes each head tells apart.
+MODEL_HEADS = {"color": ("digit", "color"), "sum": ("digit", "sum")}
+HEAD_CLASSES = {"digit": NUM_DIGITS, "color": len(COLOR_NAMES), "sum": NUM_SUMS}
 
 
 def one_hot(values, depth: int) -> np.ndarray:

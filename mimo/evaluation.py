@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import confusion_matrix
 
-from mimo.encoding import NUM_DIGITS, NUM_SUMS
+from mimo.encoding import HEAD_CLASSES
 from mimo.pipelines import EvalPairs, evaluation_arrays
 
 EVAL_BATCH = 512
@@ -78,9 +78,8 @@ def consistency(pred_digits, numbers, pred_sums) -> float:
 
 
 def confusion_matrices(model_name: str, truth: dict, predicted: dict) -> dict:
-    sizes = {"digit": NUM_DIGITS, "color": 2, "sum": NUM_SUMS}
     return {
-        head: confusion_matrix(truth[head], pred, labels=np.arange(sizes[head])).tolist()
+        head: confusion_matrix(truth[head], pred, labels=np.arange(HEAD_CLASSES[head])).tolist()
         for head, (pred, _) in predicted.items()
     }
 
