@@ -21,7 +21,7 @@ from mimo.app_support import (
     prediction_notes,
 )
 from mimo.encoding import NUM_NUMBERS
-from mimo.plots.probabilities import PLOT_CONFIG, color_bars, digit_bars, sum_bars
+from mimo.plots.probabilities import color_bars, digit_bars, sum_bars
 from mimo.preprocess import InputError
 
 CANVAS_SIZE = 280
@@ -131,10 +131,10 @@ def color_model_result_ui(prediction, prepared) -> None:
         digit, color, seen = st.columns([5, 4, 3])
         with digit:
             _metric("Digit", result.digit, result.digit_confidence)
-            st.plotly_chart(digit_bars(result.digit_probs), config=PLOT_CONFIG)
+            st.html(digit_bars(result.digit_probs))
         with color:
             _metric("Color", result.color.capitalize(), result.color_confidence)
-            st.plotly_chart(color_bars(result.color_probs), config=PLOT_CONFIG)
+            st.html(color_bars(result.color_probs))
         with seen:
             _model_input(prepared.rgb)
 
@@ -146,10 +146,10 @@ def sum_model_result_ui(prediction, prepared) -> None:
         digit, total, seen = st.columns([5, 4, 3])
         with digit:
             _metric("Digit", result.digit, result.digit_confidence)
-            st.plotly_chart(digit_bars(result.digit_probs), config=PLOT_CONFIG)
+            st.html(digit_bars(result.digit_probs))
         with total:
             _metric("Sum", result.sum, result.sum_confidence)
-            st.plotly_chart(sum_bars(result.sum_probs), config=PLOT_CONFIG)
+            st.html(sum_bars(result.sum_probs))
         with seen:
             _model_input(prepared.grey)
 

@@ -9,10 +9,11 @@ bundled set), drawn in the page's red or green on a black 280x280 canvas.
 from __future__ import annotations
 
 import io
+import re
 import shutil
+from html.parser import HTMLParser
 
 import numpy as np
-import plotly.graph_objects as go
 import pytest
 from digit_images import canvas_picture, canvas_state, encode, paper_picture
 from PIL import Image
@@ -106,8 +107,9 @@ def test_drawn_digits_get_both_results(samples):
         assert not at.error
         assert results(at) == expected(digit, color, number), f"digit {digit} in {color}"
         # Each head shows its probability bars and each model the 28x28 input it saw.
-        assert len(at.get("plotly_chart")) == 4
-        assert sum("data:image/png;base64," in html.value for html in at.get("html")) == 2
+        shown = [html.value for html in at.get("html")]
+        assert sum(value.startswith('<figure role="img"') for value in shown) == 4
+        assert sum("data:image/png;base64," in value for value in shown) == 2
 
 
 def test_rolling_the_number_updates_the_sum_and_keeps_the_drawing(samples):
@@ -300,25 +302,77 @@ def test_notes_when_the_models_disagree_or_the_colour_is_wrong():
 # Pieces the page is made of
 
 
-def test_probability_bars_are_valid_figures_that_highlight_the_most_likely_class():
-    from mimo.plots.probabilities import color_bars, digit_bars, sum_bars
+class _Bars(HTMLParser):
+    """Reads probability_bars() HTML back: each bar's tooltip and style, the tick labels."""
 
-    for figure, n in (
-        (digit_bars(np.eye(10)[3] * 0.7 + 0.03), 10),
-        (color_bars([0.1, 0.9]), 2),
-        (sum_bars(np.eye(19)[12] * 0.8 + 0.01), 19),
-    ):
-        go.Figure(figure.to_dict())  # raises if plotly would reject the spec
-        bar = figure.data[0]
-        assert len(bar.x) == len(bar.y) == n
-        best = int(np.argmax(bar.y))
-        assert [t for t in bar.text if t] == [bar.text[best]]
-        assert bar.marker.opacity[best] == 1.0
+    def __init__(self, markup: str):
+        super().__init__()
+        self.tooltips, self.bar_styles, self.ticks, self.caption = [], [], [], ""
+        self.aria_label = None
+        self._in = None
+        self.feed(markup)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "figure":
+            self.aria_label = attrs["aria-label"]
+        elif "title" in attrs:
+            self.tooltips.append(attrs["title"])
+        elif tag == "div" and "background:" in attrs.get("style", ""):
+            self.bar_styles.append(attrs["style"])
+        self._in = tag
+
+    def handle_data(self, data):
+        if self._in == "figcaption":
+            self.caption += data
+        elif self._in == "span" and not data.endswith("%"):
+            self.ticks.append(data)
+
+
+def _bar_height(style: str) -> float:
+    return float(re.search(r"(?:^|;)height:([0-9.]+)%", style).group(1)) / 100
+
+
+def _opacity(style: str) -> float:
+    return float(re.search(r"opacity:([0-9.]+)", style).group(1))
+
+
+def test_probability_bars_show_every_class_and_highlight_the_most_likely():
+    from mimo.plots.probabilities import INK_HEX, color_bars, digit_bars, sum_bars
+
+    digit_probs = np.eye(10)[3] * 0.7 + 0.03
+    bars = _Bars(digit_bars(digit_probs))
+    assert bars.caption == "Digit probabilities"
+    assert bars.tooltips == [f"{d}: {p:.1%}" for d, p in enumerate(digit_probs)]
+    assert [_bar_height(s) for s in bars.bar_styles] == pytest.approx(digit_probs, abs=1e-3)
+    highlighted = [i for i, s in enumerate(bars.bar_styles) if "#1f77b4" in s]
+    assert highlighted == [3]
+    assert bars.ticks == [str(d) for d in range(10)]
+    assert bars.aria_label.startswith("Digit probabilities: 3 73%")
+
+    colors = _Bars(color_bars([0.1, 0.9]))
+    assert INK_HEX["red"] in colors.bar_styles[0] and INK_HEX["green"] in colors.bar_styles[1]
+    assert [_opacity(s) for s in colors.bar_styles] == [0.45, 1.0]  # the likelier one solid
+
+    sums = _Bars(sum_bars(np.eye(19)[12] * 0.8 + 0.01))
+    assert len(sums.bar_styles) == 19 and sums.tooltips[12] == "12: 81.0%"
+    assert sums.ticks == [str(s) for s in range(0, 19, 2)]  # every other sum, so they fit
+
+
+def test_probability_bars_escape_their_text_and_refuse_mismatched_input():
+    from mimo.plots.probabilities import probability_bars
+
+    markup = probability_bars([0.2, 0.8], ["<b>", "a&b"], title='"quoted" <title>')
+    assert "<b>" not in markup and "&lt;b&gt;" in markup and "a&amp;b" in markup
+    assert _Bars(markup).caption == '"quoted" <title>'
+    with pytest.raises(ValueError, match="3 probabilities for 2 labels"):
+        probability_bars([0.1, 0.2, 0.7], ["a", "b"], "t")
+    with pytest.raises(ValueError, match="1 bar colours for 2 labels"):
+        probability_bars([0.1, 0.9], ["a", "b"], "t", bar_colors=["#000"])
 
 
 def test_model_inputs_are_shown_inline_with_square_pixels():
     import base64
-    import re
 
     from mimo.app_support import ink_color_name, pixel_image_html
 
