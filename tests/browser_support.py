@@ -254,9 +254,44 @@ def metric_js(container: str, label: str) -> str:
 
 
 def digit_shown_js(digit: str) -> str:
-    """A JS predicate: performance.now() once both Digit metrics show `digit`, else false."""
-    return f"""() => ({metric_js(COLOR_RESULT, "Digit")} === "{digit}"
-                    && {metric_js(SUM_RESULT, "Digit")} === "{digit}") && performance.now()"""
+    """A JS predicate: both Digit metrics show `digit`."""
+    color, total = metric_js(COLOR_RESULT, "Digit"), metric_js(SUM_RESULT, "Digit")
+    return f'() => {color} === "{digit}" && {total} === "{digit}"'
+
+
+def watch_js(predicate: str) -> str:
+    """A JS function of a timeout (ms): a promise of performance.now() at the first animation
+    frame after `predicate` (a JS function source) holds, or of null after the timeout.
+
+    The predicate is checked at once and after every change to the page (a MutationObserver),
+    not on every animation frame as Playwright's wait_for_function polls: with twenty pages
+    open in one browser (bench/load.py), polling every frame of every page cost a quarter of a
+    core. The frame after the change is when the user sees it.
+    """
+    return f"""(timeoutMs) => new Promise((resolve) => {{
+        const holds = {predicate};
+        let settled = false;
+        const settle = (value) => {{
+            if (!settled) {{ settled = true; clearTimeout(timer); resolve(value); }}
+        }};
+        const observer = new MutationObserver(() => check());
+        const check = () => {{
+            if (settled || !holds()) return;
+            observer.disconnect();
+            requestAnimationFrame(() => settle(performance.now()));
+        }};
+        const timer = setTimeout(() => {{ observer.disconnect(); settle(null); }}, timeoutMs);
+        observer.observe(document, {{
+            subtree: true, childList: true, attributes: true, characterData: true,
+        }});
+        check();
+    }})"""
+
+
+def _timed_out(shown_at, predicate: str, timeout_s: float) -> float:
+    if shown_at is None:
+        raise PlaywrightTimeout(f"not within {timeout_s:.0f}s: {' '.join(predicate.split())}")
+    return float(shown_at)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,15 +305,21 @@ def open_app(page, url: str) -> None:
     wait_for_run_to_finish(page, timeout_s=PAGE_LOAD_SECONDS)
 
 
+def wait_until(page, predicate: str, timeout_s: float = RESULT_SECONDS) -> float:
+    """Until the JS `predicate` holds; the page's performance.now() then (ms). PlaywrightTimeout
+    after `timeout_s`."""
+    return _timed_out(page.evaluate(watch_js(predicate), timeout_s * 1000), predicate, timeout_s)
+
+
 def wait_for_run_to_finish(page, timeout_s: float = RESULT_SECONDS) -> None:
     """Until the app's script run is over (Streamlit marks it on the stApp element)."""
-    page.wait_for_function(RUN_FINISHED, timeout=timeout_s * 1000)
+    wait_until(page, RUN_FINISHED, timeout_s)
 
 
 def wait_for_rerun(page) -> None:
     """After an interaction: let its rerun start (if it has not already), then finish."""
     with contextlib.suppress(PlaywrightTimeout):  # already over, or quicker than the polling
-        page.wait_for_function(RUN_STARTED, timeout=2000)
+        wait_until(page, RUN_STARTED, timeout_s=2)
     wait_for_run_to_finish(page)
 
 
@@ -309,13 +350,13 @@ def metric(page, container: str, label: str) -> str | None:
 
 def wait_for_digit(page, digit: str, timeout_s: float = RESULT_SECONDS) -> float:
     """Until both Digit metrics show `digit`; returns perf_counter() at that moment."""
-    page.wait_for_function(digit_shown_js(digit), timeout=timeout_s * 1000, polling="raf")
+    wait_until(page, digit_shown_js(digit), timeout_s)
     return time.perf_counter()
 
 
 def wait_for_hint(page, timeout_s: float = RESULT_SECONDS) -> None:
     """Until the results are gone and the calm "Draw a digit" hint shows."""
-    page.wait_for_function(HINT_SHOWN, timeout=timeout_s * 1000)
+    wait_until(page, HINT_SHOWN, timeout_s)
 
 
 def toolbar_button(page, label: str):
@@ -333,10 +374,15 @@ def choose(page, radio: str, option: str) -> None:
 # Async API twins (bench/load.py): the same steps, awaited
 
 
+async def wait_until_async(page, predicate: str, timeout_s: float = RESULT_SECONDS) -> float:
+    shown_at = await page.evaluate(watch_js(predicate), timeout_s * 1000)
+    return _timed_out(shown_at, predicate, timeout_s)
+
+
 async def open_app_async(page, url: str, timeout_s: float = PAGE_LOAD_SECONDS) -> None:
     await page.goto(url, wait_until="domcontentloaded", timeout=timeout_s * 1000)
     await page.wait_for_selector("[data-testid='stApp']", timeout=timeout_s * 1000)
-    await page.wait_for_function(RUN_FINISHED, timeout=timeout_s * 1000)
+    await wait_until_async(page, RUN_FINISHED, timeout_s)
 
 
 async def canvas_async(page, timeout_s: float = RESULT_SECONDS):
@@ -363,14 +409,11 @@ async def metric_async(page, container: str, label: str) -> str | None:
 
 async def wait_for_digit_async(page, digit: str, timeout_s: float = RESULT_SECONDS) -> float:
     """Until both Digit metrics show `digit`; returns the page's performance.now() then (ms)."""
-    handle = await page.wait_for_function(
-        digit_shown_js(digit), timeout=timeout_s * 1000, polling="raf"
-    )
-    return float(await handle.json_value())
+    return await wait_until_async(page, digit_shown_js(digit), timeout_s)
 
 
 async def wait_for_hint_async(page, timeout_s: float = RESULT_SECONDS) -> None:
-    await page.wait_for_function(HINT_SHOWN, timeout=timeout_s * 1000)
+    await wait_until_async(page, HINT_SHOWN, timeout_s)
 
 
 async def toolbar_button_async(page, label: str, timeout_s: float = RESULT_SECONDS):

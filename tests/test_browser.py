@@ -38,6 +38,7 @@ from browser_support import (
     wait_for_hint,
     wait_for_rerun,
     wait_for_run_to_finish,
+    wait_until,
 )
 
 pytestmark = pytest.mark.browser
@@ -90,11 +91,11 @@ def _assert_no_exception(page) -> None:
 
 def _screenshot(page, name: str) -> None:
     """Once every chart has drawn (plotly loads lazily and shows skeletons until then)."""
-    page.wait_for_function(
+    wait_until(
+        page,
         """() => document.querySelector("[data-testid='stSkeleton']") === null
                  && [...document.querySelectorAll("[data-testid='stPlotlyChart']")]
                     .every(chart => chart.querySelector(".main-svg") !== null)""",
-        timeout=RESULT_SECONDS * 1000,
     )
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
@@ -165,10 +166,7 @@ def test_number_roll_updates_the_sum(page, server):
     wait_for_digit(page, "1")
     before = int(page.get_by_label("Random number", exact=True).input_value())
     page.get_by_role("button", name="Roll").click()
-    page.wait_for_function(
-        f"""() => {metric_js(SUM_RESULT, "Sum")} !== "{1 + before}" """,
-        timeout=RESULT_SECONDS * 1000,
-    )
+    wait_until(page, f"""() => {metric_js(SUM_RESULT, "Sum")} !== "{1 + before}" """)
     wait_for_run_to_finish(page)
     after = int(page.get_by_label("Random number", exact=True).input_value())
     assert after != before
