@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -61,9 +62,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its native start-up lines (oneDNN, CUDA, absl's "before
+    InitializeLog" warning) kept off stderr: TF_CPP_MIN_LOG_LEVEL does not silence them. They
+    are written to a temporary file instead, and passed on only if the import fails."""
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        failed = True
+        try:
+            import tensorflow  # noqa: F401
+
+            failed = False
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            if failed:
+                captured.seek(0)
+                sys.stderr.write(captured.read().decode(errors="replace"))
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command in NEEDS_TENSORFLOW:
+            import_tensorflow_quietly()
         return COMMANDS[args.command](args)
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -201,3 +227,4 @@ def cmd_runs(args) -> int:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "runs": cmd_runs}
+NEEDS_TENSORFLOW = {"train", "evaluate", "predict"}  # "runs" only reads the registry

@@ -85,6 +85,8 @@ def test_predict_exits_0_when_every_image_works_and_prints_a_table(image_files):
     result = run_cli("predict", "--number", 3, *good[:2])
     assert result.returncode == 0, result.stderr
     assert good[0].name in result.stdout and "colour model" in result.stdout
+    # Nothing else on stderr: not even TensorFlow's native start-up lines (oneDNN, CUDA, absl).
+    assert result.stderr == ""
 
 
 def test_colour_model_reads_red_and_green_mnist_digits(tmp_path, mnist_small):
