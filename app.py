@@ -8,7 +8,9 @@ Every stroke on the canvas reruns the page and updates both results; there is no
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
+import numpy as np
 import streamlit as st
 
 from mimo import config
@@ -31,6 +33,7 @@ INKS = {"Red": "#FF4B4B", "Green": "#21C354"}
 SOURCES = ("Drawing", "Upload")
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 INPUT_SIZE = 112  # the 28x28 model inputs are shown 4x, with square pixels
+WAITING = "–"  # a metric's value before anything is drawn
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,34 +127,81 @@ def _model_input(image) -> None:
     st.caption("What it saw (28×28)")
 
 
+@dataclass(frozen=True)
+class Head:
+    """What a model card shows for one prediction head: a metric, and the probability bars."""
+
+    label: str
+    value: object
+    confidence: float | None = None  # None before anything is drawn
+    bars: str | None = None  # probability_bars() HTML
+
+
+def _model_card(key: str, heading: str, heads: list[Head], seen) -> None:
+    """One model's card: per head a metric and its bars, then the 28x28 input the model saw."""
+    with st.container(key=key, border=True):
+        st.markdown(heading)
+        *head_columns, seen_column = st.columns([5, 4, 3])
+        for column, head in zip(head_columns, heads, strict=True):
+            with column:
+                if head.confidence is None:
+                    st.metric(head.label, head.value)
+                else:
+                    _metric(head.label, head.value, head.confidence)
+                if head.bars is not None:
+                    st.html(head.bars)
+        with seen_column:
+            _model_input(seen)
+
+
+COLOR_HEADING = "**Colour model** · reads the digit in colour"
+
+
+def _sum_heading(number: int) -> str:
+    return f"**Sum model** · reads the digit in grey, adds {number}"
+
+
 def color_model_result_ui(prediction, prepared) -> None:
     result = prediction.color_model
-    with st.container(key="color-model-result", border=True):
-        st.markdown("**Colour model** · reads the digit in colour")
-        digit, color, seen = st.columns([5, 4, 3])
-        with digit:
-            _metric("Digit", result.digit, result.digit_confidence)
-            st.html(digit_bars(result.digit_probs))
-        with color:
-            _metric("Color", result.color.capitalize(), result.color_confidence)
-            st.html(color_bars(result.color_probs))
-        with seen:
-            _model_input(prepared.rgb)
+    heads = [
+        Head("Digit", result.digit, result.digit_confidence, digit_bars(result.digit_probs)),
+        Head(
+            "Color",
+            result.color.capitalize(),
+            result.color_confidence,
+            color_bars(result.color_probs),
+        ),
+    ]
+    _model_card("color-model-result", COLOR_HEADING, heads, prepared.rgb)
 
 
 def sum_model_result_ui(prediction, prepared) -> None:
     result = prediction.sum_model
-    with st.container(key="sum-model-result", border=True):
-        st.markdown(f"**Sum model** · reads the digit in grey, adds {prediction.number}")
-        digit, total, seen = st.columns([5, 4, 3])
-        with digit:
-            _metric("Digit", result.digit, result.digit_confidence)
-            st.html(digit_bars(result.digit_probs))
-        with total:
-            _metric("Sum", result.sum, result.sum_confidence)
-            st.html(sum_bars(result.sum_probs))
-        with seen:
-            _model_input(prepared.grey)
+    heads = [
+        Head("Digit", result.digit, result.digit_confidence, digit_bars(result.digit_probs)),
+        Head("Sum", result.sum, result.sum_confidence, sum_bars(result.sum_probs)),
+    ]
+    _model_card("sum-model-result", _sum_heading(prediction.number), heads, prepared.grey)
+
+
+def waiting_models_ui(number: int) -> None:
+    """Both model cards before there is a digit: what will show, with nothing read yet.
+
+    The page keeps its shape when the first result arrives, and the browser has loaded the
+    pieces a result is made of before the first stroke, not after it."""
+    nothing = np.zeros((28, 28), np.float32)
+    _model_card(
+        "color-model-waiting",
+        COLOR_HEADING,
+        [Head("Digit", WAITING), Head("Color", WAITING)],
+        nothing,
+    )
+    _model_card(
+        "sum-model-waiting",
+        _sum_heading(number),
+        [Head("Digit", WAITING), Head("Sum", WAITING)],
+        nothing,
+    )
 
 
 NOTE_ICONS = {
@@ -168,7 +218,8 @@ def notes_ui(prediction, prepared) -> None:
         show(note.text, icon=NOTE_ICONS[note.kind])
 
 
-def nothing_to_predict_ui(source: str) -> None:
+def nothing_to_predict_ui(source: str, number: int) -> None:
+    """A calm hint on what to do, above both model cards waiting for a digit."""
     if source == "Upload":
         st.info(
             "Upload a picture of a digit to see what the models make of it.",
@@ -179,6 +230,7 @@ def nothing_to_predict_ui(source: str) -> None:
             "Draw a digit on the black canvas. The predictions update after every stroke.",
             icon=":material/draw:",
         )
+    waiting_models_ui(number)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,13 +247,13 @@ def predictions_ui(image_bytes: bytes | None, number: int, source: str) -> None:
     for note in predictor.notes:  # a damaged active model was replaced by an older run
         st.warning(note, icon=":material/warning:")
     if image_bytes is None:
-        nothing_to_predict_ui(source)
+        nothing_to_predict_ui(source, number)
         return
     try:
         prepared, prediction = predict_image(predictor, image_bytes, number)
     except InputError as exc:
         if source == "Drawing" and is_blank_input(exc):
-            nothing_to_predict_ui(source)
+            nothing_to_predict_ui(source, number)
         else:
             st.error(str(exc), icon=":material/error:")
         return

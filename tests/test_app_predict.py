@@ -79,11 +79,30 @@ def upload(at: AppTest, sample) -> None:
 # Drawing
 
 
+def waiting_cards(at: AppTest) -> dict[str, dict[str, str]]:
+    """{container key: {metric label: value}} for the model cards shown before any digit."""
+    found = {}
+    for key in ("color-model-waiting", "sum-model-waiting"):
+        try:
+            found[key] = {metric.label: metric.value for metric in at.container(key).metric}
+        except KeyError:
+            continue
+    return found
+
+
+WAITING = {
+    "color-model-waiting": {"Digit": "–", "Color": "–"},
+    "sum-model-waiting": {"Digit": "–", "Sum": "–"},
+}
+
+
 def test_page_renders_with_a_calm_hint_when_nothing_is_drawn():
     at = start_app()
     assert not at.error
     assert any("Draw a digit" in text for text in texts(at.info))
     assert results(at) == {}
+    # Both model cards are there already, with nothing read yet.
+    assert waiting_cards(at) == WAITING
     assert at.number_input(key="number").value == 0
     assert at.radio(key="source").value == "Drawing"
 
@@ -94,6 +113,7 @@ def test_a_blank_canvas_is_a_hint_not_an_error():
     assert not at.error
     assert any("Draw a digit" in text for text in texts(at.info))
     assert results(at) == {}
+    assert waiting_cards(at) == WAITING
 
 
 def test_drawn_digits_get_both_results(samples):
@@ -107,6 +127,7 @@ def test_drawn_digits_get_both_results(samples):
         assert not at.error
         assert results(at) == expected(digit, color, number), f"digit {digit} in {color}"
         # Each head shows its probability bars and each model the 28x28 input it saw.
+        assert waiting_cards(at) == {}  # the results took the waiting cards' place
         shown = [html.value for html in at.get("html")]
         assert sum(value.startswith('<figure role="img"') for value in shown) == 4
         assert sum("data:image/png;base64," in value for value in shown) == 2
