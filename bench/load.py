@@ -338,9 +338,9 @@ def lower_browser_priority(nice: int, server_pid: int) -> dict:
     person's browser runs on their own machine, not on the server's cores.
 
     Here all N browser pages share the server's two cores, and at the same priority they starve
-    it: measured at 20 sessions, the server's script runs took 370 ms (p95) of which 20 ms were
-    CPU, the rest waiting for a core; with the browsers' priority lowered, 46 ms, as for one
-    session (41 ms). Playwright starts Chromium in a session of its own, so its processes share
+    it: measured at 20 sessions, the server's script runs took 539 ms (p95) of which 20 ms were
+    CPU, the rest waiting for a core; with the browsers' priority lowered, 30 ms, as for one
+    session. Playwright starts Chromium in a session of its own, so its processes share
     one Linux autogroup, which is scheduled as a whole: its nice value is lowered where the
     kernel has autogroups, and every browser process's own nice value in any case (the
     renderers of later pages inherit it from the zygote). The browsers keep whatever CPU the
