@@ -26,6 +26,8 @@ MODEL_NAMES = ("color", "sum")
 # Input limits, enforced in mimo.preprocess whatever the front end did before.
 MAX_UPLOAD_BYTES = int(os.environ.get("MIMO_MAX_UPLOAD_BYTES", 5 * 1024 * 1024))
 MAX_IMAGE_PIXELS = int(os.environ.get("MIMO_MAX_IMAGE_PIXELS", 25_000_000))
+# Big pictures (over 4 Mpx) decoded at once per process; each can take ~430 MB while decoding.
+MAX_BIG_DECODES = int(os.environ.get("MIMO_MAX_BIG_DECODES", 2))
 
 # Training limits for jobs started from the app.
 MAX_EPOCHS = int(os.environ.get("MIMO_MAX_EPOCHS", 50))

@@ -4,7 +4,9 @@ The steps follow the original MNIST preparation:
 
 1. Decode safely (`load_image`): size cap on the bytes, pixel cap read from the header before
    anything is decoded, Pillow's own decompression-bomb guard, only common raster formats,
-   first frame of animations, EXIF orientation applied, big photos decoded at reduced size.
+   first frame of animations, EXIF orientation applied, big photos decoded at reduced size,
+   and only a few big pictures decoded at once per process, so memory stays bounded however
+   many uploads arrive together.
 2. Find the ink: a strength map in [0, 1] where the background is 0. Transparent images use
    their alpha channel; opaque ones are compared with the background estimated from the
    border (for photos of paper, a coarse local paper level so uneven lighting is not taken for
@@ -20,8 +22,10 @@ brightest channel is 1, on black (colour model input).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import io
 import os
+import threading
 import warnings
 from dataclasses import dataclass
 
@@ -37,6 +41,12 @@ CENTRE = 14.0  # where the centre of mass goes (row, column index), as in MNIST
 MIN_SIDE = 8  # smaller images cannot hold a recognisable digit
 MAX_ASPECT = 20  # longer/shorter side; beyond that it is a strip, not a digit picture
 WORK_MAX_SIDE = 1024  # bigger images are scaled down to this before the ink search
+# Decoding a picture this big (after any JPEG draft reduction) takes tens to hundreds of MB for a
+# moment; at most config.MAX_BIG_DECODES of them are decoded at once, see _decode_slot().
+BIG_DECODE_PIXELS = 4_000_000
+DECODE_WAIT_S = 30  # how long a big picture waits for a decoding slot before giving up
+MMAP_THRESHOLD = 4 * 1024 * 1024  # buffers this big go back to the system when freed, see below
+TRIM_THRESHOLD = 32 * 1024 * 1024  # free memory malloc keeps for reuse before giving it back
 
 # Ink detection
 MIN_CONTRAST = 0.12  # weakest stroke (0-1 brightness difference) still counted as ink
@@ -137,7 +147,8 @@ def load_image(source) -> Image.Image:
     image = _open(data)
     _check_dimensions(*image.size)
     _reduce_while_decoding(image)
-    return _shrink(_load_frame(image))
+    with _decode_slot(*image.size):
+        return _shrink(_load_frame(image))
 
 
 def read_upload_bytes(file_like) -> bytes:
@@ -269,6 +280,54 @@ def _reduce_while_decoding(image: Image.Image) -> None:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         with contextlib.suppress(OSError, ValueError):  # else decode at full size
             image.draft(image.mode, size)
+
+
+_big_decode_slots = threading.BoundedSemaphore(max(1, config.MAX_BIG_DECODES))
+
+
+def _hand_big_buffers_back_when_freed() -> None:
+    """Have glibc's malloc put every buffer of MMAP_THRESHOLD bytes or more in a mapping of its
+    own, returned to the system when freed.
+
+    By default that threshold grows with the buffers freed (up to 32 MB), after which Pillow's
+    16 MB image blocks come from per-thread malloc arenas that keep them: six 25 Mpx WebPs
+    decoded one after another, each on its own thread, kept 864 MB resident instead of 430 MB.
+    Fixing the threshold also fixes the trim threshold, at 128 kB unless set: that gave the
+    small buffers of every prediction back and faulted them in again, doubling preprocessing
+    time (2.0 -> 3.9 ms, bench/latency.py); TRIM_THRESHOLD keeps them. Other C libraries and
+    systems have no mallopt() or ignore it: nothing to do there.
+    """
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None)
+        libc.mallopt(m_mmap_threshold, MMAP_THRESHOLD)
+        libc.mallopt(m_trim_threshold, TRIM_THRESHOLD)
+
+
+_hand_big_buffers_back_when_freed()
+
+
+@contextlib.contextmanager
+def _decode_slot(width: int, height: int):
+    """Hold one of the process's config.MAX_BIG_DECODES slots while a big picture is decoded.
+
+    One 25 Mpx lossless WebP takes about 430 MB while it is decoded; a server with many
+    sessions would otherwise let uploads arriving together add up to gigabytes. Pictures of up
+    to BIG_DECODE_PIXELS (every canvas drawing, most photos once JPEG draft mode has reduced
+    them) never wait. InputError if no slot frees up within DECODE_WAIT_S.
+    """
+    if width * height <= BIG_DECODE_PIXELS:
+        yield
+        return
+    if not _big_decode_slots.acquire(timeout=DECODE_WAIT_S):
+        raise InputError(
+            "The server is busy reading other large pictures. Please try again in a moment, "
+            "or use a smaller picture."
+        )
+    try:
+        yield
+    finally:
+        _big_decode_slots.release()
 
 
 def _load_frame(image: Image.Image) -> Image.Image:
