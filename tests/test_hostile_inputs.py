@@ -226,8 +226,8 @@ def test_images_at_the_pixel_limit_stay_well_under_a_gigabyte(children):
 def test_big_pictures_arriving_together_are_decoded_a_few_at_a_time(tmp_path):
     """Six 25 Mpx WebPs at once (about 430 MB each to decode) stay within two decodes' worth:
     mimo decodes at most config.MAX_BIG_DECODES (2) big pictures at once per process, and hands
-    their buffers back to the system when done (measured: 847 MB; 2.4 GB without the slots,
-    1.1 GB with them but with malloc keeping freed buffers)."""
+    their buffers back to the system when done (measured: about 850 MB; 2.3-2.5 GB without
+    the slots, 1.1 GB with them but with malloc keeping freed buffers)."""
     webp = heavy_files()["lossless RGBA WebP, 25 Mpx"]
     path = tmp_path / webp.filename
     path.write_bytes(webp.content)
