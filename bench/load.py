@@ -546,15 +546,12 @@ class Session:
         released = time.perf_counter()
         if not await self._await_result(page, "stroke", digit, round_, released):
             return False
-        try:  # clear the canvas for the next digit, as a person would
-            button = await toolbar_button_async(page, "Reset canvas & history")
-            await button.click(timeout=self.result_timeout_s * 1000)
-            await wait_for_hint_async(page, self.result_timeout_s)
-        except Exception as exc:
-            shown = await self._digits_shown(page)
-            self.error("reset", f"{type(exc).__name__}: {exc}; digits shown {shown}", round_)
-            return False
-        return True
+        return await self._back_to_hint(page, round_, self._clear_canvas(page))
+
+    async def _clear_canvas(self, page) -> None:
+        """Clear the canvas for the next digit, as a person would."""
+        button = await toolbar_button_async(page, "Reset canvas & history")
+        await button.click(timeout=self.result_timeout_s * 1000)
 
     async def _upload(self, page, digit: str, round_: int) -> bool:
         picture = stroke_picture(jittered(STROKES[digit], self.rng))
@@ -565,8 +562,14 @@ class Session:
         )
         if not await self._await_result(page, "upload", digit, round_, chosen):
             return False
-        try:  # back to the (blank) drawing
-            await choose_async(page, "Predict from", "Drawing", self.result_timeout_s)
+        back_to_drawing = choose_async(page, "Predict from", "Drawing", self.result_timeout_s)
+        return await self._back_to_hint(page, round_, back_to_drawing)
+
+    async def _back_to_hint(self, page, round_: int, reset) -> bool:
+        """Await `reset` (what clears the input), then the calm hint; False and a "reset" error,
+        with the digits still shown, if it does not come back."""
+        try:
+            await reset
             await wait_for_hint_async(page, self.result_timeout_s)
         except Exception as exc:
             shown = await self._digits_shown(page)
