@@ -26,7 +26,7 @@ import streamlit as st
 from PIL import Image
 
 from mimo.predictor import Prediction, Predictor
-from mimo.preprocess import InputError, PreparedDigit, prepare
+from mimo.preprocess import InputError, NoDigitFound, PreparedDigit, prepare
 from mimo.registry import Registry, RegistryError
 
 PREDICTOR_CACHE_ENTRIES = 2  # the active pair, plus the previous pair while sessions switch
@@ -147,8 +147,8 @@ def predict_image(
 
 
 def is_blank_input(error: InputError) -> bool:
-    """Whether an InputError only means that there is no digit yet (a blank or tiny drawing)."""
-    return str(error).startswith("No digit found")
+    """Whether an InputError only means that there is nothing drawn yet (a blank canvas)."""
+    return isinstance(error, NoDigitFound)
 
 
 # ---------------------------------------------------------------------------------------------

