@@ -28,6 +28,10 @@ MAX_UPLOAD_BYTES = int(os.environ.get("MIMO_MAX_UPLOAD_BYTES", 5 * 1024 * 1024))
 MAX_IMAGE_PIXELS = int(os.environ.get("MIMO_MAX_IMAGE_PIXELS", 25_000_000))
 # Big pictures (over 4 Mpx) decoded at once per process; each can take ~430 MB while decoding.
 MAX_BIG_DECODES = int(os.environ.get("MIMO_MAX_BIG_DECODES", 2))
+# Every decode of untrusted bytes runs in a worker process with these hard limits: memory
+# (address space) over the worker's own baseline, and CPU seconds per picture.
+MAX_DECODE_MEMORY_MB = int(os.environ.get("MIMO_MAX_DECODE_MEMORY_MB", 320))
+MAX_DECODE_CPU_S = float(os.environ.get("MIMO_MAX_DECODE_CPU_S", 2))
 
 # Training limits for jobs started from the app.
 MAX_EPOCHS = int(os.environ.get("MIMO_MAX_EPOCHS", 50))

