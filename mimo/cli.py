@@ -1,7 +1,9 @@
 """Command line: `python -m mimo {train,evaluate,predict,runs}`.
 
 Bad input never puts a Python traceback on stderr: every expected failure becomes a one-line
-message (or an error line in `predict --json`) and a non-zero exit status.
+message (or an error line in `predict --json`) and a non-zero exit status. In `predict`, every
+image is isolated: whatever goes wrong with one file, the batch goes on, and decoder warnings
+come out as at most one line per file.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import os
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -97,6 +100,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: still one line, never a traceback
+        print(
+            f"error: unexpected failure ({type(exc).__name__}: {str(exc)[:200]})", file=sys.stderr
+        )
+        return 1
 
 
 def _registry(args):
@@ -110,8 +118,9 @@ def _registry(args):
 
 
 def cmd_train(args) -> int:
-    from mimo.data import DataUnavailable
-    from mimo.registry import RegistryError
+    from mimo.data import DataUnavailable, load_npz
+    from mimo.jobs import JobBusy, training_lock
+    from mimo.registry import RegistryError, check_run_id, model_of
     from mimo.training import TrainConfig, train
 
     config = TrainConfig(
@@ -125,9 +134,22 @@ def cmd_train(args) -> int:
         data_path=args.data,
         allow_download=not args.offline,
     )
+    registry = _registry(args)
     try:
         config.validate()
-        run = train(config, _registry(args), run_id=args.run_id, activate=args.activate)
+        if args.run_id is not None and model_of(check_run_id(args.run_id)) != args.model:
+            raise CliError(
+                f"run id {args.run_id} names a {model_of(args.run_id)} model, "
+                f"but --model is {args.model}"
+            )
+        if args.data:
+            load_npz(args.data)  # checked before anything is written or trained
+        with training_lock(registry):
+            for name in registry.clean_stale_staging():
+                print(f"removed a stale staging folder: .tmp/{name}", file=sys.stderr)
+            run = train(config, registry, run_id=args.run_id, activate=args.activate)
+    except JobBusy as exc:
+        raise CliError(f"{exc} (one training run at a time per registry)") from exc
     except (ValueError, DataUnavailable, RegistryError) as exc:
         raise CliError(str(exc)) from exc
     except OSError as exc:  # e.g. the disk filled up while the run was written
@@ -155,6 +177,8 @@ def cmd_evaluate(args) -> int:
         model = load_model(run.model_path)
     except (DataUnavailable, RegistryError, OSError, ValueError) as exc:
         raise CliError(str(exc)) from exc
+    except Exception as exc:  # a damaged model file fails in many ways (zip, h5, Keras)
+        raise CliError(f"the model of run {run.run_id} cannot be loaded ({exc})") from exc
     pairs = fixed_pairs(len(data.y_test), TEST_PAIRS_SEED)
     metrics, _, _ = evaluate_model(model, run.model, data.x_test, data.y_test, pairs)
     print(json.dumps({"run_id": run.run_id, "data": data.description, **metrics}))
@@ -162,10 +186,11 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    from mimo import decode
     from mimo.predictor import Predictor
-    from mimo.preprocess import InputError, prepare
     from mimo.registry import RegistryError
 
+    decode.warm_up()  # decoding workers start while the models load
     try:
         predictor = Predictor.from_registry(_registry(args))
     except (RegistryError, OSError, ValueError) as exc:
@@ -174,21 +199,51 @@ def cmd_predict(args) -> int:
         print(f"warning: {note}", file=sys.stderr)
     failed = False
     rows = []
-    for image in args.images:
-        try:
-            prediction = predictor.predict(prepare(image), args.number)
-            row = {"image": image, **prediction.to_json()}
-        except InputError as exc:
-            row = {"image": image, "error": str(exc)}
-        except OSError as exc:
-            row = {"image": image, "error": f"cannot read the file: {exc.strerror or exc}"}
-        failed |= "error" in row
-        if args.json:
-            print(json.dumps(row), flush=True)
-        rows.append(row)
+    # Files are read (decoded in worker processes) a few at a time, ahead of the predictions;
+    # results come out in the order given.
+    with ThreadPoolExecutor(max_workers=PREDICT_READ_AHEAD) as readers:
+        for image, (prepared, error, notes) in zip(
+            args.images, readers.map(_prepare_isolated, args.images), strict=True
+        ):
+            for note in notes[:1]:
+                print(f"warning: {image}: {note}", file=sys.stderr)
+            if error is None:
+                try:
+                    row = {"image": image, **predictor.predict(prepared, args.number).to_json()}
+                except Exception as exc:  # the last line of defence: the batch goes on
+                    row = {"image": image, "error": _unexpected(exc)}
+            else:
+                row = {"image": image, "error": error}
+            failed |= "error" in row
+            if args.json:
+                print(json.dumps(row), flush=True)
+            rows.append(row)
     if not args.json:
         print(format_table(rows))
     return 1 if failed else 0
+
+
+PREDICT_READ_AHEAD = 2
+
+
+def _prepare_isolated(image: str):
+    """(prepared digit or None, error message or None, notes) for one file; never raises."""
+    from mimo.decode import collect_notes
+    from mimo.preprocess import InputError, prepare
+
+    with collect_notes() as notes:
+        try:
+            return prepare(image), None, notes
+        except InputError as exc:
+            return None, str(exc), notes
+        except OSError as exc:
+            return None, f"cannot read the file: {exc.strerror or exc}", notes
+        except Exception as exc:  # the last line of defence: one file never ends the batch
+            return None, _unexpected(exc), notes
+
+
+def _unexpected(exc: Exception) -> str:
+    return f"this file could not be processed (unexpected {type(exc).__name__})"
 
 
 def format_table(rows) -> str:
@@ -212,12 +267,15 @@ def cmd_runs(args) -> int:
 
     registry = _registry(args)
     try:
-        if args.activate:
+        if args.activate is not None:
             run = registry.activate(args.activate)
             print(f"{run.run_id} is now the active {run.model} model")
             return 0
     except RegistryError as exc:
         raise CliError(str(exc)) from exc
+    problem = registry.active_problem()
+    if problem:
+        print(f"warning: {problem}; no run is marked active", file=sys.stderr)
     active = set(registry.active_ids().values())
     for run in registry.list_runs():
         metrics = run.info.get("test_metrics", {})

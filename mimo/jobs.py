@@ -9,8 +9,10 @@ browser session, server process or restart sees the same job:
     <run id>.log    the job's stdout and stderr
 
 One job at a time: `start_job` takes an exclusive, non-blocking flock on train.lock and hands
-the locked descriptor to the child, then closes its own copy. The child holds the lock until it
-exits (normally, by a crash or by SIGKILL), when the kernel releases it. No stale lock files.
+the locked descriptor to the child (its number in MIMO_JOB_LOCK_FD), then closes its own copy.
+The child holds the lock until it exits (normally, by a crash or by SIGKILL), when the kernel
+releases it. No stale lock files. `python -m mimo train` run by hand takes the same lock
+(`training_lock`), so a job from the app and one from a terminal never train at once.
 
 A job's state, read from the registry each time:
     running    the lock is held and the job's process is alive
@@ -41,6 +43,7 @@ from mimo.training import TrainConfig
 
 JOBS_DIR = "jobs"
 LOCK_FILE = "train.lock"
+LOCK_FD_ENV = "MIMO_JOB_LOCK_FD"  # set for a job's process: the descriptor holding the lock
 CURRENT_FILE = "current.json"
 
 RUNNING = "running"
@@ -306,6 +309,7 @@ def start_job(config: TrainConfig, registry: Registry | None = None) -> Job:
                 cwd=PROJECT_ROOT,
                 env={
                     **os.environ,
+                    LOCK_FD_ENV: str(fd),
                     "PYTHONUNBUFFERED": "1",
                     "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"),
                 },
@@ -334,6 +338,34 @@ def start_job(config: TrainConfig, registry: Registry | None = None) -> Job:
         return Job(registry, record)
     finally:
         os.close(fd)  # the child keeps the lock through its own copy
+
+
+@contextlib.contextmanager
+def training_lock(registry: Registry):
+    """Hold the one-job lock while a training run started outside the app (the command line)
+    runs; raise JobBusy at once if a job holds it. A job started by `start_job` already holds
+    it through the descriptor named in MIMO_JOB_LOCK_FD, and goes on without taking it again."""
+    path = _jobs_dir(registry) / LOCK_FILE
+    if _inherits_lock(path):
+        yield
+        return
+    _jobs_dir(registry).mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    try:
+        if not _take_lock(fd):
+            raise JobBusy(_busy_message(registry))
+        yield
+    finally:
+        os.close(fd)
+
+
+def _inherits_lock(path: Path) -> bool:
+    try:
+        fd = int(os.environ.get(LOCK_FD_ENV, ""))
+        held, lock_file = os.fstat(fd), os.stat(path)
+    except (ValueError, OSError):
+        return False
+    return (held.st_dev, held.st_ino) == (lock_file.st_dev, lock_file.st_ino)
 
 
 def current_job(registry: Registry | None = None) -> Job | None:
