@@ -67,6 +67,7 @@ TRIM_THRESHOLD = 32 * 1024 * 1024  # free memory malloc keeps for reuse before g
 # side (a canvas drawing is a few kB at 280 x 280).
 IN_PROCESS_PNG_BYTES = 256 * 1024
 IN_PROCESS_PNG_SIDE = 1024
+IN_PROCESS_PNG_CHUNKS = {b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND", b"sRGB", b"gAMA", b"pHYs"}
 MAX_JPEG_SCANS = 100  # ordinary progressive JPEGs have about 10; each scan costs a full pass
 MAX_ICON_SIDE = 1024  # icons are at most 256 x 256; Pillow would decode any PNG inside one
 
@@ -278,10 +279,21 @@ def _check_icon(data: bytes) -> None:
 
 
 def _is_small_png(data: bytes) -> bool:
+    """A PNG like those a drawing canvas makes: few bytes, a small header size, and only the
+    chunks that carry pixels (no metadata a decoder would parse: EXIF, text, ICC profiles)."""
     size = _png_size(data)
-    return (
-        size is not None and len(data) <= IN_PROCESS_PNG_BYTES and max(size) <= IN_PROCESS_PNG_SIDE
-    )
+    if size is None or len(data) > IN_PROCESS_PNG_BYTES or max(size) > IN_PROCESS_PNG_SIDE:
+        return False
+    position = len(PNG_SIGNATURE)
+    while position + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        kind = data[position + 4 : position + 8]
+        if kind not in IN_PROCESS_PNG_CHUNKS:
+            return False
+        if kind == b"IEND":
+            return True
+        position += 12 + length
+    return False  # no IEND: damaged, let a worker say so
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,8 +302,8 @@ def _is_small_png(data: bytes) -> bool:
 
 def _decode_bytes(data: bytes) -> tuple[np.ndarray, bool]:
     _check_raw(data)
-    if _is_small_png(data):
-        array, mnist_sized, notes = _decode_to_array(data)
+    if _is_small_png(data):  # nothing in it to warn about; warnings state is process-wide
+        array, mnist_sized, notes = _decode_to_array(data, count_warnings=False)
     else:
         array, mnist_sized, notes = _pool.decode(data)
     _note(notes)
@@ -299,26 +311,28 @@ def _decode_bytes(data: bytes) -> tuple[np.ndarray, bool]:
 
 
 def _decode_image_in_process(image: Image.Image) -> tuple[np.ndarray, bool]:
+    """A PIL image a caller opened itself: decoded here (its warnings, if any, are the
+    caller's: the process-wide warnings state is left alone)."""
     _check_dimensions(*image.size)
-    with _counted_warnings() as counted:
-        try:
-            with _decode_slot(*image.size):
-                loaded = _shrink(_load_frame(image))
-            array = _image_to_array(loaded)
-        except InputError:
-            raise
-        except MemoryError:
-            raise InputError(_too_many_pixels_message(*image.size)) from None
-        except Exception as exc:  # any decoder or plugin failure is a damaged file for the user
-            raise InputError(_damaged_message()) from exc
-    _note(counted.summary())
+    try:
+        with _decode_slot(*image.size):
+            loaded = _shrink(_load_frame(image))
+        array = _image_to_array(loaded)
+    except InputError:
+        raise
+    except MemoryError:
+        raise InputError(_too_many_pixels_message(*image.size)) from None
+    except Exception as exc:  # any decoder or plugin failure is a damaged file for the user
+        raise InputError(_damaged_message()) from exc
     return array, image.size == (MNIST_SIDE, MNIST_SIDE)
 
 
-def _decode_to_array(data: bytes) -> tuple[np.ndarray, bool, list[str]]:
+def _decode_to_array(data: bytes, count_warnings=True) -> tuple[np.ndarray, bool, list[str]]:
     """Bytes -> (compact pixels, mnist_sized, notes), every guard applied. Runs in a worker for
-    untrusted bytes, in the caller for small PNGs."""
-    with _counted_warnings() as counted:
+    untrusted bytes (one thread: warnings are caught and counted), in the caller for small
+    PNGs (any thread: the process-wide warnings state is left alone)."""
+    counting = _counted_warnings() if count_warnings else contextlib.nullcontext(_WarningCount())
+    with counting as counted:
         try:
             image = _open(data)
             _check_dimensions(*image.size)
