@@ -105,7 +105,9 @@ def canvas_tiny(digit: np.ndarray, color: str, rng) -> Image.Image:
     far = CANVAS_SIDE - side + margin
     x = inset_x - margin if rng.integers(2) else far - inset_x
     y = inset_y - margin if rng.integers(2) else far - inset_y
-    return _on_canvas(_stroke_mask(digit, side, rng, brush=int(rng.integers(4, 12))), x, y, color, rng)
+    return _on_canvas(
+        _stroke_mask(digit, side, rng, brush=int(rng.integers(4, 12))), x, y, color, rng
+    )
 
 
 def canvas_strokes(digit: np.ndarray, color: str, rng) -> Image.Image:
