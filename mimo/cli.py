@@ -145,6 +145,7 @@ def cmd_train(args) -> int:
         if args.data:
             load_npz(args.data)  # checked before anything is written or trained
         with training_lock(registry):
+            import_tensorflow_quietly()  # only once the checks have passed and the lock is held
             for name in registry.clean_stale_staging():
                 print(f"removed a stale staging folder: .tmp/{name}", file=sys.stderr)
             run = train(config, registry, run_id=args.run_id, activate=args.activate)
@@ -285,4 +286,5 @@ def cmd_runs(args) -> int:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "runs": cmd_runs}
-NEEDS_TENSORFLOW = {"train", "evaluate", "predict"}  # "runs" only reads the registry
+# "runs" only reads the registry; "train" imports TensorFlow itself, after its checks.
+NEEDS_TENSORFLOW = {"evaluate", "predict"}

@@ -71,6 +71,10 @@ def load_npz(path: str | os.PathLike) -> Mnist:
     if not path.is_file():
         raise DataUnavailable(f"{path} is not a regular file (a folder, a pipe or a device)")
     try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+        if not magic.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+            raise DataUnavailable(f"{path} is not an mnist.npz file (not an .npz archive)")
         with np.load(path, allow_pickle=False) as d:
             if not hasattr(d, "files"):
                 raise DataUnavailable(f"{path} is a single .npy array, not an .npz archive")

@@ -1,8 +1,10 @@
 """The `python -m mimo` contract, on the shipped models, through a real subprocess."""
 
 import json
+import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -147,3 +149,181 @@ def test_predict_without_any_usable_model_says_so_in_one_line(tmp_registry, imag
     result = run_cli("--registry", tmp_registry.root, "predict", "--number", 2, good[0])
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "error: cannot load the models" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Hardening: damaged registries, odd arguments, damaged files, data files, the job lock
+
+
+def _disguise_a_sum_run_as_colour(registry) -> str:
+    """A copy of a sum run under a colour run id that sorts newest."""
+    import shutil
+
+    fake = "color-29991231-000000-fake"
+    shutil.copytree(registry.active_run("sum").path, registry.runs_dir / fake)
+    return fake
+
+
+def test_predict_goes_on_through_a_damaged_registry_a_fifo_and_damaged_files(
+    tmp_registry, image_files, tmp_path, mnist_small
+):
+    from sample_files import (
+        corrupt_avif,
+        gif_with_truncated_second_frame,
+        ico_hiding_png,
+        jpeg_with_many_scans,
+        png_with_noisy_exif,
+    )
+
+    good, _, labels = image_files
+    fake = _disguise_a_sum_run_as_colour(tmp_registry)
+    tmp_registry.active_file.write_text("[]")
+    digit, other = mnist_small.x_test[0], mnist_small.x_test[100]
+    files = {
+        "gif.gif": gif_with_truncated_second_frame(digit, other),
+        "avif.avif": corrupt_avif(digit),
+        "icon.ico": ico_hiding_png(13375),
+        "scans.jpg": jpeg_with_many_scans(side=1024, scans=5000),
+        "exif.png": png_with_noisy_exif(digit),
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    args = [good[0], fifo, *(tmp_path / n for n in files), "/dev/null", good[1]]
+    started = time.monotonic()
+    result = run_cli("--registry", tmp_registry.root, "predict", "--json", "--number", 2, *args)
+    took = time.monotonic() - started
+    rows = {row["image"]: row for row in map(json.loads, result.stdout.splitlines())}
+    assert list(rows) == [str(a) for a in args], result.stdout + result.stderr
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    for path, label in ((good[0], labels[0]), (good[1], labels[1])):
+        assert rows[str(path)]["sum_model"]["sum"] == label + 2  # through the fallback runs
+    assert rows[str(tmp_path / "gif.gif")]["sum_model"]["digit"] == mnist_small.y_test[0]
+    assert "not a regular file" in rows[str(fifo)]["error"]
+    assert "not a regular file" in rows["/dev/null"]["error"]
+    assert "damaged" in rows[str(tmp_path / "avif.avif")]["error"]
+    assert "icon is too large" in rows[str(tmp_path / "icon.ico")]["error"]
+    assert "takes too long" in rows[str(tmp_path / "scans.jpg")]["error"]
+    assert "error" not in rows[str(tmp_path / "exif.png")]
+    stderr = result.stderr.splitlines()
+    assert len(stderr) <= 6, result.stderr  # active.json twice, fallbacks twice, the EXIF note
+    assert sum("exif.png" in line for line in stderr) == 1
+    assert "damaged (a JSON array" in result.stderr and fake not in result.stderr.split("Using")[1]
+    assert took < 120
+
+
+def test_runs_activate_problems_are_one_line_each(tmp_registry):
+    fake = _disguise_a_sum_run_as_colour(tmp_registry)
+    active = tmp_registry.active_ids()
+    for run_id, expected in (
+        ("", "not a valid run id: ''"),
+        (active["sum"] + "\n", "not a valid run id"),
+        ("color-29991231-000000-gone", "does not exist"),
+        (fake, "holds a sum model, not a color model"),
+    ):
+        result = run_cli("--registry", tmp_registry.root, "runs", "--activate", run_id)
+        assert result.returncode == 2, (run_id, result.stdout)
+        assert result.stderr.count("\n") == 1 and expected in result.stderr, result.stderr
+    assert tmp_registry.active_ids() == active
+    tmp_registry.active_file.unlink()
+    tmp_registry.active_file.mkdir()
+    result = run_cli("--registry", tmp_registry.root, "runs", "--activate", active["sum"])
+    assert result.returncode == 2 and "is a folder" in result.stderr
+    result = run_cli("--registry", tmp_registry.root, "runs")
+    assert result.returncode == 0 and "is a folder" in result.stderr
+    assert fake not in result.stdout and active["sum"] in result.stdout
+
+
+def _npz(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+def bad_data_files(folder) -> dict:
+    x, y = np.zeros((10, 28, 28), np.uint8), np.arange(10, dtype=np.uint8)
+    return {
+        "labels out of range": (
+            _npz(folder / "labels.npz", x_train=x, y_train=y + 5, x_test=x, y_test=y),
+            "labels must be whole numbers 0-9",
+        ),
+        "empty arrays": (
+            _npz(
+                folder / "empty.npz",
+                x_train=x[:0],
+                y_train=y[:0],
+                x_test=x,
+                y_test=y,
+            ),
+            "the train split is empty",
+        ),
+        "pickled objects": (
+            _npz(
+                folder / "pickled.npz",
+                x_train=np.array([{"a": 1}] * 10, dtype=object),
+                y_train=y,
+                x_test=x,
+                y_test=y,
+            ),
+            "holds Python objects",
+        ),
+        "missing keys": (_npz(folder / "keys.npz", x=x, y=y), "it has no x_train"),
+        "wrong shape": (
+            _npz(folder / "shape.npz", x_train=x[:, :14], y_train=y, x_test=x, y_test=y),
+            r"must be \(N, 28, 28\)",
+        ),
+        "text": ((folder / "notes.npz", (folder / "notes.npz").write_text("hi"))[0], "not an"),
+    }
+
+
+def test_data_files_are_checked_with_a_clear_message(tmp_path):
+    from mimo.data import DataUnavailable, load_npz
+
+    for name, (path, expected) in bad_data_files(tmp_path).items():
+        with pytest.raises(DataUnavailable, match=expected):
+            load_npz(path)
+        assert name
+
+
+def test_evaluate_and_train_refuse_a_bad_data_file_in_one_line(tmp_path, tmp_registry):
+    files = bad_data_files(tmp_path)
+    path, expected = files["pickled objects"]
+    result = run_cli("--registry", tmp_registry.root, "evaluate", "sum", "--data", path)
+    assert result.returncode == 2 and expected in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    path, expected = files["labels out of range"]
+    result = run_cli("--registry", tmp_registry.root, "train", "--model", "sum", "--data", path)
+    assert result.returncode == 2 and expected in result.stderr, result.stderr
+    assert not tmp_registry.tmp_dir.exists() or not any(tmp_registry.tmp_dir.iterdir())
+
+
+def test_train_takes_the_one_job_lock_and_checks_its_run_id(tmp_registry, tmp_path):
+    from mimo.jobs import training_lock
+
+    stale = tmp_registry.tmp_dir / "sum-20260101-000000-stale"
+    stale.mkdir(parents=True)
+    x, y = np.zeros((10, 28, 28), np.uint8), np.arange(10, dtype=np.uint8)
+    data = _npz(tmp_path / "fine.npz", x_train=x, y_train=y, x_test=x, y_test=y)
+    with training_lock(tmp_registry):  # a job from the app, or another terminal, is training
+        result = run_cli(
+            "--registry",
+            tmp_registry.root,
+            "train",
+            "--model",
+            "sum",
+            "--epochs",
+            1,
+            "--data",
+            data,
+        )
+    assert result.returncode == 2 and "already running" in result.stderr, result.stderr
+    assert stale.is_dir()  # nobody held the lock for this run: nothing was cleaned
+    for bad_id, expected in (
+        ("color-20260101-000000-x", "names a color model, but --model is sum"),
+        ("sum-20260101-000000-x\n", "not a valid run id"),
+    ):
+        result = run_cli(
+            "--registry", tmp_registry.root, "train", "--model", "sum", "--run-id", bad_id
+        )
+        assert result.returncode == 2 and expected in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
