@@ -56,6 +56,11 @@ class Prediction:
     number: int
     color_model: ColorPrediction
     sum_model: SumPrediction
+    # Whether the input looks like one handwritten digit (mimo.detector): False for letters,
+    # symbols, scribbles, shapes, several digits, a lone dot or a line. digit_score is the
+    # detector's P(one digit); is_digit is digit_score >= the detector's threshold.
+    is_digit: bool = True
+    digit_score: float = 1.0
 
     @property
     def models_agree(self) -> bool:
@@ -66,6 +71,8 @@ class Prediction:
             "number": self.number,
             "color_model": self.color_model.to_json(),
             "sum_model": self.sum_model.to_json(),
+            "is_digit": bool(self.is_digit),
+            "digit_score": round(float(self.digit_score), 6),
         }
 
 
@@ -99,15 +106,29 @@ def load_usable_model(registry: Registry, model_name: str):
 
 
 class Predictor:
-    """Loads the two models of the given runs and predicts single digits quickly."""
+    """Loads the two models of the given runs and predicts single digits quickly.
 
-    def __init__(self, color_run: Run, sum_run: Run, color_model=None, sum_model=None, notes=()):
+    It also loads the "is this one digit?" detector shipped in the package (mimo.detector),
+    whatever registry the runs come from; pass `detector` to use another one.
+    """
+
+    def __init__(
+        self,
+        color_run: Run,
+        sum_run: Run,
+        color_model=None,
+        sum_model=None,
+        notes=(),
+        detector=None,
+    ):
         import tensorflow as tf
 
+        from mimo.detector import DigitDetector
         from mimo.models import load_model
 
         self.color_run, self.sum_run = color_run, sum_run
         self.notes = list(notes)  # what had to be skipped to find usable models
+        self.detector = detector or DigitDetector.load()
         self._color_model = color_model or load_model(color_run.model_path)
         self._sum_model = sum_model or load_model(sum_run.model_path)
         self._color_fn = tf.function(lambda image: self._color_model(image, training=False))
@@ -144,10 +165,13 @@ class Predictor:
         grey = np.asarray(prepared.grey, np.float32)[None, ..., None]
         color_out = self._color_fn(rgb)
         sum_out = self._sum_fn(grey, encode_number([int(number)]))
+        score = self.detector.score(grey)
         return Prediction(
             number=int(number),
             color_model=_color_prediction(color_out),
             sum_model=_sum_prediction(sum_out),
+            is_digit=self.detector.is_digit(score),
+            digit_score=score,
         )
 
 

@@ -76,3 +76,12 @@ def test_no_usable_model_gives_a_clear_error(tmp_registry):
         _damage(run.path)
     with pytest.raises(RegistryError, match="cannot be loaded"):
         Predictor.from_registry(tmp_registry)
+
+
+def test_predictions_say_whether_the_input_is_one_digit(predictor, mnist_small):
+    result = predictor.predict(prepare(mnist_small.x_test[1]), 5)
+    assert result.is_digit is True
+    assert 0.0 <= result.digit_score <= 1.0
+    row = result.to_json()
+    assert row["is_digit"] is True
+    assert set(row) >= {"number", "color_model", "sum_model", "is_digit"}
