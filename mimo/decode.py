@@ -235,6 +235,15 @@ def _megabytes(n: int) -> str:
 
 
 def _check_raw(data: bytes) -> None:
+    try:
+        _check_raw_bytes(data)
+    except (struct.error, IndexError, ValueError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(_damaged_message()) from None
+
+
+def _check_raw_bytes(data: bytes) -> None:
     """Refuse, from a few bytes and without a decoder, what is cheap to see is too big or too
     slow: PNG and GIF headers over the pixel cap, ICOs hiding big pictures, JPEGs with
     thousands of scans (each scan is a pass over every block of the picture)."""

@@ -93,6 +93,13 @@ def test_ico_hiding_a_huge_png_is_refused_from_its_bytes():
     assert time.perf_counter() - started < 0.1, message  # no decoder ran
 
 
+def test_files_cut_inside_the_bytes_checked_before_decoding_are_damaged():
+    icon = ico_hiding_png(64)
+    for data in (icon[:5], icon[:12], icon[:30], b"GIF89a\x01", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0"):
+        message = refused(data, "damaged|not a picture|too small")
+        assert "unpack" not in message
+
+
 def test_jpeg_with_thousands_of_scans_is_refused_cheaply():
     data = jpeg_with_many_scans(side=1024, scans=decode.MAX_JPEG_SCANS + 1)
     started = time.perf_counter()
