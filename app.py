@@ -7,6 +7,7 @@ Every stroke on the canvas reruns the page and updates both results; there is no
 
 from __future__ import annotations
 
+import contextlib
 import random
 from dataclasses import dataclass
 
@@ -18,9 +19,11 @@ from mimo.app_support import (
     ModelsUnavailable,
     is_blank_input,
     load_predictor,
+    models_loading,
     pixel_image_html,
     predict_image,
     prediction_notes,
+    start_warming,
 )
 from mimo.encoding import NUM_NUMBERS
 from mimo.plots.probabilities import color_bars, digit_bars, sum_bars
@@ -34,6 +37,13 @@ SOURCES = ("Drawing", "Upload")
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 INPUT_SIZE = 112  # the 28x28 model inputs are shown 4x, with square pixels
 WAITING = "–"  # a metric's value before anything is drawn
+LOADING = "…"  # a metric's value while the models load
+MODELS_POLL_S = 0.5  # how often a page waiting for the models checks on them
+# The result cards of an input that is not one digit: still there, visibly in the background.
+NOT_A_DIGIT_STYLE = (
+    "<style>.st-key-color-model-result, .st-key-sum-model-result "
+    "{opacity: 0.45; filter: grayscale(0.6);}</style>"
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,7 +194,7 @@ def sum_model_result_ui(prediction, prepared) -> None:
     _model_card("sum-model-result", _sum_heading(prediction.number), heads, prepared.grey)
 
 
-def waiting_models_ui(number: int) -> None:
+def waiting_models_ui(number: int, value: str = WAITING) -> None:
     """Both model cards before there is a digit: what will show, with nothing read yet.
 
     The page keeps its shape when the first result arrives, and the browser has loaded the
@@ -193,15 +203,38 @@ def waiting_models_ui(number: int) -> None:
     _model_card(
         "color-model-waiting",
         COLOR_HEADING,
-        [Head("Digit", WAITING), Head("Color", WAITING)],
+        [Head("Digit", value), Head("Color", value)],
         nothing,
     )
     _model_card(
         "sum-model-waiting",
         _sum_heading(number),
-        [Head("Digit", WAITING), Head("Sum", WAITING)],
+        [Head("Digit", value), Head("Sum", value)],
         nothing,
     )
+
+
+def models_loading_ui(number: int) -> None:
+    """While the server loads the models: say so, with both cards showing that they load."""
+    st.info(
+        "Loading the models… The canvas appears as soon as they are ready (a few seconds "
+        "after the server starts).",
+        icon=":material/hourglass_top:",
+    )
+    waiting_models_ui(number, LOADING)
+    _rerun_when_models_ready()
+
+
+@st.fragment(run_every=MODELS_POLL_S)
+def _rerun_when_models_ready() -> None:
+    if not models_loading():
+        st.rerun()
+
+
+def canvas_loading_ui() -> None:
+    """Where the canvas will be, the same size, until the models can read a drawing."""
+    with st.container(height=CANVAS_SIZE, border=True, key="canvas-loading"):
+        st.caption("The canvas appears when the models are ready…")
 
 
 NOTE_ICONS = {
@@ -209,6 +242,24 @@ NOTE_ICONS = {
     "wrong_color": ":material/palette:",
     "unknown_ink": ":material/palette:",
 }
+
+
+def not_a_digit_ui() -> None:
+    """The input is not one digit: say so; the models' guesses below fade into the background."""
+    st.warning(
+        "This doesn't look like a single digit. The models still guess below, but their "
+        "answers mean little. Draw or upload one digit, 0 to 9.",
+        icon=":material/help:",
+    )
+    st.html(NOT_A_DIGIT_STYLE)
+
+
+def unreadable_input_ui(error: InputError, source: str) -> None:
+    """Ink or a file is there, but no digit could be read from it: what happened, what to do."""
+    if source == "Drawing":
+        st.warning(f"The drawing could not be read. {error}", icon=":material/gesture:")
+    else:
+        st.error(str(error), icon=":material/error:")
 
 
 def notes_ui(prediction, prepared) -> None:
@@ -255,8 +306,11 @@ def predictions_ui(image_bytes: bytes | None, number: int, source: str) -> None:
         if source == "Drawing" and is_blank_input(exc):
             nothing_to_predict_ui(source, number)
         else:
-            st.error(str(exc), icon=":material/error:")
+            unreadable_input_ui(exc, source)
+            waiting_models_ui(number)
         return
+    if not prediction.is_digit:
+        not_a_digit_ui()
     color_model_result_ui(prediction, prepared)
     sum_model_result_ui(prediction, prepared)
     notes_ui(prediction, prepared)
@@ -284,10 +338,16 @@ def predict_page() -> None:
         number = number_picker_ui()
         upload = upload_ui()
         source = input_source_ui()
+        loading = models_loading()
         with drawing_slot:
-            drawing = canvas_ui(ink, stroke_width)
+            drawing = None if loading else canvas_ui(ink, stroke_width)
+            if loading:
+                canvas_loading_ui()
 
     with results:
+        if loading:
+            models_loading_ui(number)
+            return
         upload_bytes = upload.getvalue() if upload is not None else None
         predictions_ui(upload_bytes if source == "Upload" else drawing, number, source)
 
@@ -319,4 +379,14 @@ def main() -> None:
     ).run()
 
 
-main()
+@contextlib.asynccontextmanager
+async def warm_start(_app):
+    """Runs once when the server starts: load and trace both models before the first visitor."""
+    start_warming()
+    yield
+
+
+if __name__ == "__main__":  # each session's script run
+    main()
+else:  # `streamlit run app.py` imports this module once, to start the server
+    app = st.App(__file__, lifespan=warm_start)

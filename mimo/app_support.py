@@ -19,6 +19,7 @@ import hashlib
 import html
 import io
 import sys
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,6 +96,34 @@ def _keep_keras_state_between_runs() -> None:
 
     clean_problem_modules_but_keras.keeps_keras_state = True
     script_runner._clean_problem_modules = clean_problem_modules_but_keras
+
+
+def start_warming() -> None:
+    """Load and trace the active models in a background thread, once per server process.
+
+    app.py calls this when the server starts (its st.App lifespan), so the models are ready
+    before the first visitor draws. A failure is not kept: the page's own load_predictor()
+    call then shows the message.
+    """
+    global _warm_thread
+    with _warm_lock:
+        if _warm_thread is None:
+            _warm_thread = threading.Thread(target=_warm, name="mimo-warm-start", daemon=True)
+            _warm_thread.start()
+
+
+def _warm() -> None:
+    with contextlib.suppress(Exception):
+        load_predictor()
+
+
+def models_loading() -> bool:
+    """Whether the warm start is still loading the models (the page should wait for it)."""
+    return _warm_thread is not None and _warm_thread.is_alive()
+
+
+_warm_lock = threading.Lock()
+_warm_thread: threading.Thread | None = None
 
 
 def load_predictor(registry: Registry | None = None) -> Predictor:

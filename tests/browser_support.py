@@ -233,6 +233,8 @@ def _on_page(box: dict, stroke) -> list[tuple[float, float]]:
 SCRIPT_STATE = "document.querySelector(\"[data-testid='stApp']\")?.dataset.testScriptState"
 RUN_FINISHED = f"() => {SCRIPT_STATE} === 'notRunning'"
 RUN_STARTED = f"() => {SCRIPT_STATE} === 'running'"
+# The Predict page shows a placeholder instead of the canvas while the server loads the models.
+MODELS_READY = """() => document.querySelector(".st-key-canvas-loading") === null"""
 HINT_SHOWN = """() => document.querySelector(".st-key-color-model-result") === null
                  && [...document.querySelectorAll("[data-testid='stAlert']")]
                     .some(a => a.innerText.includes("Draw a digit"))"""
@@ -299,9 +301,12 @@ def _timed_out(shown_at, predicate: str, timeout_s: float) -> float:
 
 
 def open_app(page, url: str) -> None:
-    """Load a page and wait for its first script run (which may load TensorFlow and models)."""
+    """Load a page and wait for its first script run, and for the models (a fresh server loads
+    them in the background, and the Predict page waits for them before it shows the canvas)."""
     page.goto(url, wait_until="domcontentloaded")
     page.wait_for_selector("[data-testid='stApp']", timeout=PAGE_LOAD_SECONDS * 1000)
+    wait_for_run_to_finish(page, timeout_s=PAGE_LOAD_SECONDS)
+    wait_until(page, MODELS_READY, timeout_s=PAGE_LOAD_SECONDS)
     wait_for_run_to_finish(page, timeout_s=PAGE_LOAD_SECONDS)
 
 
@@ -382,6 +387,8 @@ async def wait_until_async(page, predicate: str, timeout_s: float = RESULT_SECON
 async def open_app_async(page, url: str, timeout_s: float = PAGE_LOAD_SECONDS) -> None:
     await page.goto(url, wait_until="domcontentloaded", timeout=timeout_s * 1000)
     await page.wait_for_selector("[data-testid='stApp']", timeout=timeout_s * 1000)
+    await wait_until_async(page, RUN_FINISHED, timeout_s)
+    await wait_until_async(page, MODELS_READY, timeout_s)
     await wait_until_async(page, RUN_FINISHED, timeout_s)
 
 

@@ -116,6 +116,27 @@ def test_a_blank_canvas_is_a_hint_not_an_error():
     assert waiting_cards(at) == WAITING
 
 
+def test_ink_that_cannot_be_read_gets_a_message_never_the_empty_canvas_hint():
+    """A speck on the canvas is ink: the page says it cannot read it and what to do."""
+    at = start_app()
+    speck = np.zeros((280, 280, 3), np.uint8)
+    speck[140:143, 140:143] = (255, 75, 75)
+    draw(at, speck)
+    assert not any("Draw a digit on the black canvas" in text for text in texts(at.info))
+    assert any("could not be read" in text and "tiny mark" in text for text in texts(at.warning))
+    assert results(at) == {}
+    assert waiting_cards(at) == WAITING
+
+
+def test_a_drawing_that_fills_the_canvas_gets_both_results(samples):
+    """Strokes that run past every edge of the canvas are read, not taken for an empty canvas."""
+    at = start_app()
+    big = canvas_picture(samples[0], "red", size=400)[60:340, 60:340]  # the 0 fills the canvas
+    draw(at, np.ascontiguousarray(big))
+    assert not at.error
+    assert results(at) == expected(0, "red", 0)
+
+
 def test_drawn_digits_get_both_results(samples):
     """Every digit 0-9, in red and green, with different numbers: both models read them."""
     at = start_app()
