@@ -51,6 +51,9 @@ THIN_STROKE = 0.045  # 5th percentile: thinner strokes are widened ...
 TYPICAL_STROKE = 0.065  # ... to about the median (0.069)
 THICKEN_MIN_SIDE = 48  # smaller crops are too coarse to measure stroke widths
 MIN_DIGIT_FRACTION = 0.03  # the ink's extent must be at least this part of the shorter side
+# A roundish box this full of ink is a dot or blob (a disk fills 0.79; MNIST digits 0.2-0.6).
+DOT_FILL = 0.7
+DOT_ASPECT = 1.4  # longer / shorter side of the box, at most
 DARK_INK_LEVEL = 0.25  # transparent images whose ink is darker than this carry it in alpha
 COLOUR_CORE_LEVEL = 0.5  # pixels this strong define the ink colour
 
@@ -312,6 +315,8 @@ def _frame(ink: np.ndarray, mnist_sized: bool) -> np.ndarray:
     """
     rows, cols = _ink_box(ink)
     crop = ink[rows[0] : rows[1], cols[0] : cols[1]]
+    if _is_dot(crop >= 0.5):
+        raise InputError("This is a dot or a blob, not a digit. Please draw a whole digit.")
     keep = mnist_sized and max(crop.shape) <= BOX
     if not keep:
         crop = _fit(_thicken(crop))
@@ -328,6 +333,12 @@ def _frame(ink: np.ndarray, mnist_sized: bool) -> np.ndarray:
     out = np.zeros((SIZE, SIZE), np.float32)
     out[top : top + height, left : left + width] = crop
     return out
+
+
+def _is_dot(mask: np.ndarray) -> bool:
+    """A compact blob of ink: a dot, or a digit drawn so small that its strokes merged."""
+    height, width = mask.shape
+    return max(height, width) <= DOT_ASPECT * min(height, width) and mask.mean() >= DOT_FILL
 
 
 def _ink_box(ink: np.ndarray) -> tuple[tuple[int, int], tuple[int, int]]:

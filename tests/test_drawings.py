@@ -65,3 +65,23 @@ def test_only_a_blank_canvas_counts_as_nothing_drawn():
         prepare(np.zeros((280, 280, 4), np.uint8))
     with pytest.raises(NoDigitFound):
         prepare(np.zeros((280, 280, 3), np.uint8))
+
+
+@pytest.mark.parametrize("radius", [5, 11, 30])
+def test_a_lone_dot_is_not_read_as_a_digit(radius):
+    """A dot of any brush size: a clear message, not "0, 99% sure"."""
+    from PIL import Image, ImageDraw
+
+    from mimo.preprocess import InputError
+
+    canvas = Image.new("RGB", (280, 280))
+    ImageDraw.Draw(canvas).ellipse(
+        (140 - radius, 140 - radius, 140 + radius, 140 + radius), fill=(255, 75, 75)
+    )
+    with pytest.raises(InputError, match="dot"):
+        prepare(canvas)
+
+
+def test_no_real_digit_counts_as_a_dot(mnist_small):
+    for digit in mnist_small.x_test:
+        prepare(digit)  # raises InputError if refused
