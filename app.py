@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +39,7 @@ UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 INPUT_SIZE = 112  # the 28x28 model inputs are shown 4x, with square pixels
 WAITING = "–"  # a metric's value before anything is drawn
 LOADING = "…"  # a metric's value while the models load
-MODELS_POLL_S = 0.5  # how often a page waiting for the models checks on them
+MODELS_POLL_S = 0.1  # how often a page waiting for the models checks on them
 # The result cards of an input that is not one digit: still there, visibly in the background.
 NOT_A_DIGIT_STYLE = (
     "<style>.st-key-color-model-result, .st-key-sum-model-result "
@@ -222,13 +223,18 @@ def models_loading_ui(number: int) -> None:
         icon=":material/hourglass_top:",
     )
     waiting_models_ui(number, LOADING)
-    _rerun_when_models_ready()
 
 
-@st.fragment(run_every=MODELS_POLL_S)
-def _rerun_when_models_ready() -> None:
-    if not models_loading():
-        st.rerun()
+def rerun_when_models_ready() -> None:
+    """Wait (this session's script thread only) until the models are loaded, then redraw.
+
+    A blocking wait, not a polling fragment: every script run ends with a full garbage
+    collection in Streamlit, and polling reruns every half second while TensorFlow loaded made
+    the load itself several times slower.
+    """
+    while models_loading():
+        time.sleep(MODELS_POLL_S)
+    st.rerun()
 
 
 def canvas_loading_ui() -> None:
@@ -347,9 +353,11 @@ def predict_page() -> None:
     with results:
         if loading:
             models_loading_ui(number)
-            return
-        upload_bytes = upload.getvalue() if upload is not None else None
-        predictions_ui(upload_bytes if source == "Upload" else drawing, number, source)
+        else:
+            upload_bytes = upload.getvalue() if upload is not None else None
+            predictions_ui(upload_bytes if source == "Upload" else drawing, number, source)
+    if loading:
+        rerun_when_models_ready()
 
 
 def main() -> None:
