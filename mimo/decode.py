@@ -484,6 +484,10 @@ def _hand_big_buffers_back_when_freed() -> None:
 _hand_big_buffers_back_when_freed()
 
 
+def _no_worker_message() -> str:
+    return "The server cannot read pictures right now. Please try again in a moment."
+
+
 def _busy_message() -> str:
     return (
         "The server is busy reading other large pictures. Please try again in a moment, "
@@ -780,9 +784,12 @@ class _Worker:
 
     def wait_ready(self) -> None:
         if not self.ready:
-            header, _ = self._read(time.monotonic() + WORKER_START_S)
-            if header.get("op") != "ready":
-                raise _WorkerFailed(_damaged_message())
+            try:
+                header, _ = self._read(time.monotonic() + WORKER_START_S)
+            except _WorkerFailed:
+                header = {}
+            if header.get("op") != "ready":  # the worker could not start: not the file's fault
+                raise _WorkerFailed(_no_worker_message())
             self.ready = True
 
     def decode(self, data: bytes) -> tuple[np.ndarray, bool, list[str]]:
@@ -882,7 +889,7 @@ class _Pool:
         try:
             worker = _Worker()
         except OSError as exc:
-            raise InputError("The server cannot read pictures right now (no worker).") from exc
+            raise InputError(_no_worker_message()) from exc
         finally:
             with self._cond:
                 self._starting -= 1

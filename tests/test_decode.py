@@ -279,3 +279,15 @@ def test_decoded_pixels_come_back_compact(digit):
     assert deep.mode == "F"
     assert np.isfinite(np.asarray(deep)).all()
     assert decode.load_image(encode(scaled_u8(digit, 64))).mode == "L"
+
+
+def test_workers_that_cannot_start_give_a_clear_message_not_a_damaged_file(monkeypatch, digit):
+    broken = [sys.executable, "-c", "raise SystemExit(3)"]  # e.g. a broken environment
+    monkeypatch.setattr(decode, "_worker_command", lambda: broken)
+    pool = decode._Pool()
+    monkeypatch.setattr(decode, "_pool", pool)
+    try:
+        refused(jpeg_photo(digit), "cannot read pictures right now")
+        assert prepare(canvas(digit)).grey.shape == (28, 28)  # drawings are read in process
+    finally:
+        pool.close()
