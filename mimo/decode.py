@@ -722,7 +722,6 @@ def _worker_env() -> dict:
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[name] = "1"  # a worker needs no thread pools, and their reserved memory counts
     env["MALLOC_ARENA_MAX"] = "2"
-    env["MIMO_DECODE_WORKER"] = "1"
     return env
 
 
