@@ -9,7 +9,8 @@ confusion.json       confusion matrices: digit, color or sum
 samples.npz          a sample of test predictions for the dashboards' grids
 architecture.txt     model.summary()
 architecture.json    the model's Keras config
-progress.jsonl       progress events written while training (see mimo.progress)
+progress.jsonl       progress events written while training (mimo.training writes them,
+                     read_progress below reads them for the Retrain page)
 run.json             written last: id, model, data source, sizes, timings, status
 """
 

@@ -1,9 +1,9 @@
 """The registry of training runs, and which run is active for each model.
 
-Layout (root = mimo.config.REGISTRY_DIR, `assets/models` in the repository):
+Layout (root = mimo.config.registry_dir(): MIMO_REGISTRY, else `assets/models` in the repository):
 
     active.json              {"color": "<run id>", "sum": "<run id>"}
-    runs/<run id>/           complete runs only (see mimo.runfiles for what is inside)
+    runs/<run id>/           complete runs only (see mimo.artifacts for what is inside)
     .tmp/<run id>/           runs being written; renamed into runs/ when complete
 
 A run becomes visible in runs/ by one atomic rename, and active.json is replaced atomically,
