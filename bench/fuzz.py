@@ -8,7 +8,7 @@ The corpus is small valid files of every allowed format, built from real MNIST d
 Mutations: bit flips, interesting bytes and integers written over size fields, runs of random
 bytes, truncation, duplicated or dropped slices, and splices of two files.
 
-    python bench/fuzz.py --seconds 600          # prints counts per outcome and cases/second
+    python -m bench.fuzz --seconds 600          # prints counts per outcome and cases/second
 
 tests/test_fuzz.py runs the same loop for about 30 s in CI.
 """
@@ -26,10 +26,8 @@ import time
 import traceback
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import numpy as np  # noqa: E402
-from PIL import Image, features  # noqa: E402
+import numpy as np
+from PIL import Image, features
 
 INTERESTING_BYTES = (0x00, 0x01, 0x7F, 0x80, 0xFF)
 INTERESTING_INTS = (0, 1, 0x7F, 0xFF, 0x100, 0x7FFF, 0xFFFF, 0x10000, 0x7FFFFFFF, 0xFFFFFFFF)

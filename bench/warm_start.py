@@ -4,7 +4,7 @@ Starts `streamlit run app.py`, opens the Predict page the moment the server answ
 check, waits for the canvas (it appears once the models are loaded), draws a 1 and times the
 round trip from mouse-up to both results. Prints JSON; repeats with a new server each time.
 
-    python bench/warm_start.py [--repeats 3]
+    python -m bench.warm_start [--repeats 3]
 """
 
 from __future__ import annotations
@@ -12,14 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from browser_support import (  # noqa: E402
+from tests.support.browser import (
     CANVAS,
     STROKES,
     VIEWPORT,

@@ -15,10 +15,11 @@ from html.parser import HTMLParser
 
 import numpy as np
 import pytest
-from digit_images import canvas_picture, canvas_state, encode, paper_picture
 from PIL import Image
-from sample_files import assert_clear_message, hostile_files, odd_valid_files
 from streamlit.testing.v1 import AppTest
+
+from tests.support.digit_images import canvas_picture, canvas_state, encode, paper_picture
+from tests.support.sample_files import assert_clear_message, hostile_files, odd_valid_files
 
 APP = "../app.py"  # AppTest resolves relative paths against this file
 TIMEOUT = 60

@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
-from browser_support import (
+
+from tests.support.browser import (
     CANVAS,
     COLOR_RESULT,
     PAGE_LOAD_SECONDS,
@@ -82,7 +83,7 @@ def page(browser):
 
 
 # ---------------------------------------------------------------------------------------------
-# Helpers (the shared ones live in tests/browser_support.py, with bench/load.py)
+# Helpers (the shared ones live in tests/support/browser.py, with bench/load.py)
 
 
 def _assert_no_exception(page) -> None:

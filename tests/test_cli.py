@@ -8,8 +8,9 @@ import time
 
 import numpy as np
 import pytest
-from conftest import ROOT
 from PIL import Image
+
+from tests.support import ROOT
 
 
 def run_cli(*args, timeout=300):
@@ -167,7 +168,7 @@ def _disguise_a_sum_run_as_colour(registry) -> str:
 def test_predict_goes_on_through_a_damaged_registry_a_fifo_and_damaged_files(
     tmp_registry, image_files, tmp_path, mnist_small
 ):
-    from sample_files import (
+    from tests.support.sample_files import (
         corrupt_avif,
         gif_with_truncated_second_frame,
         ico_hiding_png,

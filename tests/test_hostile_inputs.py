@@ -1,13 +1,13 @@
 """Hostile and odd files through `python -m mimo predict`, and the memory they make mimo use.
 
-The files come from sample_files.py. Hostile ones (empty; text, HTML, SVG and ZIP renamed to
-.png; random bytes as .jpg; truncated images; decompression bombs; 1x1; 20000x3; all black; all
-white) must each get one clear error line. Odd but valid ones (16-bit, CMYK, animated GIF,
-palette, ink only in alpha, EXIF-rotated), drawn from real MNIST test digits, must be read
-correctly by both shipped models. Memory is measured in fresh child processes (peak resident
-set size, VmHWM) running prepare() on each hostile file and on small files that decode to as
-many pixels as mimo allows: the child's own peak plus that of its decoding workers
-(mimo.decode decodes untrusted bytes in worker processes), each above its baseline.
+The files come from tests/support/sample_files.py. Hostile ones (empty; text, HTML, SVG and ZIP
+renamed to .png; random bytes as .jpg; truncated images; decompression bombs; 1x1; 20000x3; all
+black; all white) must each get one clear error line. Odd but valid ones (16-bit, CMYK, animated
+GIF, palette, ink only in alpha, EXIF-rotated), drawn from real MNIST test digits, must be read
+correctly by both shipped models. Memory is measured in fresh child processes (peak resident set
+size, VmHWM) running prepare() on each hostile file and on small files that decode to as many
+pixels as mimo allows: the child's own peak plus that of its decoding workers (mimo.decode
+decodes untrusted bytes in worker processes), each above its baseline.
 """
 
 from __future__ import annotations
@@ -19,8 +19,14 @@ import sys
 from dataclasses import dataclass
 
 import pytest
-from conftest import ROOT
-from sample_files import assert_clear_message, heavy_files, hostile_files, odd_valid_files
+
+from tests.support import ROOT
+from tests.support.sample_files import (
+    assert_clear_message,
+    heavy_files,
+    hostile_files,
+    odd_valid_files,
+)
 
 NUMBER = 4
 

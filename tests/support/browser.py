@@ -35,7 +35,8 @@ from pathlib import Path
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeout  # the async API's too
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
+
 CHROMIUM = os.environ.get("MIMO_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
