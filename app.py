@@ -29,6 +29,7 @@ from mimo.app_support import (
 from mimo.encoding import NUM_NUMBERS
 from mimo.plots.probabilities import color_bars, digit_bars, sum_bars
 from mimo.preprocess import InputError
+from mimo.process_tuning import tune_server_process
 
 CANVAS_SIZE = 280
 CANVAS_KEY = "canvas"
@@ -390,6 +391,7 @@ def main() -> None:
 @contextlib.asynccontextmanager
 async def warm_start(_app):
     """Runs once when the server starts: load and trace both models before the first visitor."""
+    tune_server_process()
     start_warming()
     yield
 

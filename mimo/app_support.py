@@ -18,7 +18,6 @@ import gc
 import hashlib
 import html
 import io
-import sys
 import threading
 from dataclasses import dataclass
 
@@ -28,6 +27,7 @@ from PIL import Image
 
 from mimo.predictor import Prediction, Predictor
 from mimo.preprocess import InputError, NoDigitFound, PreparedDigit, prepare
+from mimo.process_tuning import keep_keras_state_between_runs
 from mimo.registry import Registry, RegistryError
 
 PREDICTOR_CACHE_ENTRIES = 2  # the active pair, plus the previous pair while sessions switch
@@ -64,38 +64,22 @@ def active_run_ids(registry: Registry | None = None) -> tuple[str, str]:
 @st.cache_resource(max_entries=PREDICTOR_CACHE_ENTRIES, show_spinner="Loading the models…")
 def _cached_predictor(registry_root: str, color_id: str, sum_id: str) -> Predictor:
     """Keyed by the active ids; a damaged active model falls back (see Predictor.notes)."""
-    _keep_keras_state_between_runs()
+    # A session run without app.py's lifespan (Streamlit's AppTest) still needs the patch
+    # before the models are used; with the lifespan this does nothing.
+    keep_keras_state_between_runs()
     gc.unfreeze()  # let an evicted, older Predictor be collected
     predictor = Predictor.from_registry(Registry(registry_root))
-    # The models live as long as the server: move them out of the collector's way, so the full
-    # collection Streamlit runs after every script run takes milliseconds, not a quarter second.
-    gc.collect()
-    gc.freeze()
+    _freeze_long_lived_objects()
     return predictor
 
 
-def _keep_keras_state_between_runs() -> None:
-    """Stop Streamlit from calling keras.backend.clear_session() after every script run.
-
-    Streamlit does it for apps that build models inside the script. Ours are built once per
-    server and shared by all sessions; clearing cost a full garbage collection and TensorFlow's
-    compiled functions on every rerun (about 0.3 s holding the GIL, measured with
-    bench/load.py), which made the server serve one session at a time. Streamlit's other
-    cleanup (closing matplotlib figures) is kept.
-    """
-    from streamlit.runtime.scriptrunner import script_runner
-
-    if getattr(script_runner._clean_problem_modules, "keeps_keras_state", False):
-        return
-
-    def clean_problem_modules_but_keras() -> None:
-        pyplot = sys.modules.get("matplotlib.pyplot")
-        if pyplot is not None:
-            with contextlib.suppress(Exception):
-                pyplot.close("all")
-
-    clean_problem_modules_but_keras.keeps_keras_state = True
-    script_runner._clean_problem_modules = clean_problem_modules_but_keras
+def _freeze_long_lived_objects() -> None:
+    """Move everything alive now (the models, which live as long as the server) out of the
+    garbage collector's way, so the full collection Streamlit runs after every script run takes
+    milliseconds, not a quarter second. It must follow the model load; the next load unfreezes
+    first, so an evicted Predictor can still be collected."""
+    gc.collect()
+    gc.freeze()
 
 
 def start_warming() -> None:

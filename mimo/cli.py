@@ -189,8 +189,10 @@ def cmd_evaluate(args) -> int:
 def cmd_predict(args) -> int:
     from mimo import decode
     from mimo.predictor import Predictor
+    from mimo.process_tuning import hand_big_buffers_back_when_freed
     from mimo.registry import RegistryError
 
+    hand_big_buffers_back_when_freed()  # big pictures' buffers go back to the system when freed
     decode.warm_up()  # decoding workers start while the models load
     try:
         predictor = Predictor.from_registry(_registry(args))

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import io
 import json
 import math
@@ -49,6 +48,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mimo import config
+from mimo.process_tuning import hand_big_buffers_back_when_freed
 
 MNIST_SIDE = 28  # an input this size is taken to be in MNIST's format already
 MIN_SIDE = 8  # smaller images cannot hold a recognisable digit
@@ -60,8 +60,6 @@ BIG_DECODE_PIXELS = 4_000_000
 DECODE_WAIT_S = 30  # how long a picture waits for a decoding slot or a worker before giving up
 DECODE_TIMEOUT_S = 10.0  # wall clock for one decode in a worker (CPU time is limited too)
 WORKER_START_S = 60.0  # a worker must be ready this soon (a busy machine imports slowly)
-MMAP_THRESHOLD = 4 * 1024 * 1024  # buffers this big go back to the system when freed, see below
-TRIM_THRESHOLD = 32 * 1024 * 1024  # free memory malloc keeps for reuse before giving it back
 
 # Decoded in the calling process: PNGs this small whose header says at most this many pixels a
 # side (a canvas drawing is a few kB at 280 x 280).
@@ -460,28 +458,6 @@ def _reduce_while_decoding(image: Image.Image) -> None:
 
 
 _big_decode_slots = threading.BoundedSemaphore(max(1, config.MAX_BIG_DECODES))
-
-
-def _hand_big_buffers_back_when_freed() -> None:
-    """Have glibc's malloc put every buffer of MMAP_THRESHOLD bytes or more in a mapping of its
-    own, returned to the system when freed.
-
-    By default that threshold grows with the buffers freed (up to 32 MB), after which Pillow's
-    16 MB image blocks come from per-thread malloc arenas that keep them: six 25 Mpx WebPs
-    decoded one after another, each on its own thread, kept 864 MB resident instead of 430 MB.
-    Fixing the threshold also fixes the trim threshold, at 128 kB unless set: that gave the
-    small buffers of every prediction back and faulted them in again, doubling preprocessing
-    time (2.0 -> 3.9 ms, bench/latency.py); TRIM_THRESHOLD keeps them. Other C libraries and
-    systems have no mallopt() or ignore it: nothing to do there.
-    """
-    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None)
-        libc.mallopt(m_mmap_threshold, MMAP_THRESHOLD)
-        libc.mallopt(m_trim_threshold, TRIM_THRESHOLD)
-
-
-_hand_big_buffers_back_when_freed()
 
 
 def _no_worker_message() -> str:
@@ -1017,6 +993,7 @@ def _worker_main() -> None:
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    hand_big_buffers_back_when_freed()
     _worker_warm_up()
     memory_mb = config.MAX_DECODE_MEMORY_MB
     limit = _address_space() + memory_mb * 1024 * 1024

@@ -44,6 +44,9 @@ import json, resource, statistics, sys, threading
 import numpy, PIL.Image  # the baseline: numpy and Pillow imported
 from mimo import decode
 from mimo.preprocess import InputError, prepare
+from mimo.process_tuning import hand_big_buffers_back_when_freed
+
+hand_big_buffers_back_when_freed()  # as the server does at start (app.py's lifespan)
 
 def status(pid="self"):
     try:
