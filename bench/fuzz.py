@@ -1,6 +1,6 @@
 """Mutation fuzzing of mimo.preprocess.prepare(): every input must end in a prepared digit or an
 InputError, within the decoding bounds (time: config.MAX_DECODE_CPU_S of CPU in a worker and
-decode.DECODE_TIMEOUT_S of wall clock; memory: the caller's own peak stays small).
+mimo.decode.limits.DECODE_TIMEOUT_S of wall clock; memory: the caller's own peak stays small).
 
 The corpus is small valid files of every allowed format, built from real MNIST digits: PNG
 (grey, 16-bit, palette, RGBA), JPEG (baseline, progressive, CMYK), GIF (animated), BMP, TIFF
@@ -120,7 +120,7 @@ def run(seconds: float, seed: int = 0, digits=None, failures_dir: Path | None = 
     """Fuzz prepare() for about `seconds`. Returns counts, the slowest case, the caller's peak
     memory growth and every failure (an exception other than InputError, or a case over the
     time bound)."""
-    from mimo import decode
+    from mimo.decode.limits import DECODE_TIMEOUT_S
     from mimo.preprocess import InputError, prepare
 
     if digits is None:
@@ -133,7 +133,7 @@ def run(seconds: float, seed: int = 0, digits=None, failures_dir: Path | None = 
         with contextlib.suppress(InputError):
             prepare(data)
     rng = np.random.default_rng(seed)
-    time_bound = decode.DECODE_TIMEOUT_S + 5
+    time_bound = DECODE_TIMEOUT_S + 5
     counts: collections.Counter = collections.Counter()
     failures, slowest = [], (0.0, "")
     memory_before = peak_mb()

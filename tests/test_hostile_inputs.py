@@ -63,7 +63,7 @@ def reset_peak():
     # every decoding worker; otherwise each figure is the peak so far: still an upper bound.
     global worker_base
     worker_base = {}
-    for pid in ["self", *decode._pool.worker_pids()]:
+    for pid in ["self", *decode.pool.POOL.worker_pids()]:
         try:
             with open(f"/proc/{pid}/clear_refs", "w") as clear_refs:
                 clear_refs.write("5")
@@ -84,7 +84,7 @@ def workers_extra_mb():
     # median baseline of the others).
     typical = statistics.median(worker_base.values()) if worker_base else 60.0
     extra = 0.0
-    for pid in decode._pool.worker_pids():
+    for pid in decode.pool.POOL.worker_pids():
         fields = status(pid)
         if fields:
             extra += max(0.0, mb(fields, "VmHWM") - worker_base.get(pid, typical))
@@ -143,7 +143,7 @@ done = threading.Event()
 def sample():
     while not done.is_set():
         total = 0.0
-        for pid in ["self", *decode._pool.worker_pids()]:
+        for pid in ["self", *decode.pool.POOL.worker_pids()]:
             fields = status(pid)
             if fields:
                 total += mb(fields, "VmRSS")
