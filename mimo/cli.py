@@ -27,7 +27,7 @@ class CliError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m mimo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="mimo", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--registry", help="registry directory (default: $MIMO_REGISTRY or assets/models)"
     )

@@ -4,17 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 
 import pytest
-
-import tests.support.digit_images
-from tests.support import ROOT  # noqa: F401 (re-exported: see below)
-
-# Old top-level names, kept until tests/test_detector.py and tests/test_training.py (being edited
-# elsewhere) import `from tests.support import ROOT` and `from tests.support.digit_images import`.
-sys.modules.setdefault("conftest", sys.modules[__name__])
-sys.modules.setdefault("digit_images", tests.support.digit_images)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Tests never depend on ../shared or on a download.

@@ -10,14 +10,14 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
-from digit_images import canvas_picture, encode
 from PIL import Image
 
 from mimo import detector_data as dd
 from mimo.detector import DETECTOR_DIR, DigitDetector
 from mimo.predictor import Predictor
 from mimo.preprocess import prepare
+from tests.support import ROOT
+from tests.support.digit_images import canvas_picture, encode
 
 RED = (0xFF, 0x4B, 0x4B)
 

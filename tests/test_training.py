@@ -184,7 +184,7 @@ def test_a_write_failure_mid_run_publishes_and_activates_nothing(tmp_registry):
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from tests.support import ROOT
 
     def limit_file_size():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
