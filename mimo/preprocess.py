@@ -36,6 +36,7 @@ BACKGROUND_NOISE_PERCENTILE = 99  # of the pixels away from ink: the background'
 INK_PEAK_PERCENTILE = 99.9  # the strongest ink, robust to a few hot pixels
 CLEAR_INK_FRACTION = 0.5  # clear ink is at least this part of the strongest
 INK_EDGE_FRACTION = 0.01  # how far (part of the shorter side) ink edges reach into the background
+NOISE_SAMPLE_SIDE = 140  # pixels along the shorter side used to measure the background's noise
 BACKGROUND_MIN_FRACTION = 0.05  # less background than this: no noise level can be measured
 OTSU_BINS = 256  # grey levels for Otsu's threshold between ink and background
 STROKE_PERCENTILE = 75  # the stroke strength that maps to 1.0
@@ -204,11 +205,15 @@ def _noise_floor(strength: np.ndarray) -> float:
     strongest ink (so faint paper texture, ruling or noise never counts as ink, even where the
     digit is a small part of the picture); the pixels near it (its anti-aliased or blurred
     edges) are left out. So strokes that touch or cross the edges, or fill the picture, never
-    raise the level: only the background does.
+    raise the level: only the background does. The level is a statistic of the whole picture,
+    so every `step`-th pixel of every `step`-th row is enough: about 140 on the shorter side
+    (4x fewer pixels on a 280 px canvas, a quarter of the time).
     """
+    step = max(1, min(strength.shape) // NOISE_SAMPLE_SIDE)
+    strength = strength[::step, ::step]
     peak = float(np.percentile(strength, INK_PEAK_PERCENTILE))
     ink = strength > max(_otsu_threshold(strength), CLEAR_INK_FRACTION * peak, MIN_CONTRAST)
-    radius = max(2, round(min(strength.shape) * INK_EDGE_FRACTION))
+    radius = max(1, round(min(strength.shape) * INK_EDGE_FRACTION))
     near_ink = ndimage.maximum_filter(ink, size=2 * radius + 1)
     background = strength[~near_ink]
     if background.size < BACKGROUND_MIN_FRACTION * strength.size:
