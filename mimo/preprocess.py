@@ -277,7 +277,7 @@ def _ink_span(profile: np.ndarray, faint: np.ndarray) -> tuple[int, int] | None:
     return start, stop
 
 
-def _stroke_width(mask: np.ndarray) -> float:
+def stroke_width(mask: np.ndarray) -> float:
     """Mean stroke width of a binary mask: twice the area over the boundary length."""
     area = int(mask.sum())
     boundary = int((mask[:, 1:] != mask[:, :-1]).sum() + (mask[1:] != mask[:-1]).sum())
@@ -294,7 +294,7 @@ def _thicken(crop: np.ndarray) -> np.ndarray:
     side = max(crop.shape)
     if side < THICKEN_MIN_SIDE:
         return crop
-    width = _stroke_width(crop >= 0.5) / side
+    width = stroke_width(crop >= 0.5) / side
     if width >= THIN_STROKE:
         return crop
     radius = int(np.ceil((TYPICAL_STROKE - width) * side / 2))

@@ -22,6 +22,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 from scipy import ndimage
 
+from mimo.preprocess import stroke_width
+
 CANVAS_SIDE = 280
 DIGIT_FRACTION = 20 / 28  # the part of an MNIST image its digit fills
 # Colour-picker shades people draw with.
@@ -52,7 +54,7 @@ def _stroke_mask(digit: np.ndarray, side: int, rng, brush: int | None = None) ->
     if brush is None:
         brush = int(rng.integers(8, 41))
     brush = max(2, min(brush, round(side * DIGIT_FRACTION / 4)))
-    change = round((brush - _stroke_width(mask)) / 2)
+    change = round((brush - stroke_width(mask)) / 2)
     if change > 0:
         mask = ndimage.binary_dilation(mask, _disk(change))
     elif change < 0:
@@ -60,12 +62,6 @@ def _stroke_mask(digit: np.ndarray, side: int, rng, brush: int | None = None) ->
         mask = thinner if thinner.sum() > 0.2 * mask.sum() else mask
     stroke = Image.fromarray(mask.astype(np.uint8) * 255)
     return stroke.filter(ImageFilter.GaussianBlur(1))
-
-
-def _stroke_width(mask: np.ndarray) -> float:
-    """Mean stroke width of a binary mask: twice its area over its boundary length."""
-    boundary = (mask[:, 1:] != mask[:, :-1]).sum() + (mask[1:] != mask[:-1]).sum()
-    return 2.0 * float(mask.sum()) / max(int(boundary), 1)
 
 
 def _disk(radius: int) -> np.ndarray:
