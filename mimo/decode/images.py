@@ -26,16 +26,10 @@ def decode_image_in_process(image: Image.Image) -> tuple[np.ndarray, bool]:
     """A PIL image a caller opened itself: decoded here (its warnings, if any, are the
     caller's: the process-wide warnings state is left alone)."""
     check_dimensions(*image.size)
-    try:
+    with _failures_as_input_errors(too_many_pixels_message(*image.size)):
         with decode_slot(*image.size):
             loaded = _shrink(_load_frame(image))
         array = _image_to_array(loaded)
-    except InputError:
-        raise
-    except MemoryError:
-        raise InputError(too_many_pixels_message(*image.size)) from None
-    except Exception as exc:  # any decoder or plugin failure is a damaged file for the user
-        raise InputError(damaged_message()) from exc
     return array, image.size == (MNIST_SIDE, MNIST_SIDE)
 
 
@@ -44,22 +38,29 @@ def decode_to_array(data: bytes, count_warnings=True) -> tuple[np.ndarray, bool,
     untrusted bytes (one thread: warnings are caught and counted), in the caller for small
     PNGs (any thread: the process-wide warnings state is left alone)."""
     counting = _counted_warnings() if count_warnings else contextlib.nullcontext(_WarningCount())
-    with counting as counted:
-        try:
-            image = _open(data)
-            check_dimensions(*image.size)
-            mnist_sized = image.size == (MNIST_SIDE, MNIST_SIDE)
-            _reduce_while_decoding(image)
-            with decode_slot(*image.size):
-                image = _shrink(_load_frame(image))
-            array = _image_to_array(image)
-        except InputError:
-            raise
-        except MemoryError:
-            raise InputError(too_much_memory_message()) from None
-        except Exception as exc:  # any decoder or plugin failure is a damaged file for the user
-            raise InputError(damaged_message()) from exc
+    with counting as counted, _failures_as_input_errors(too_much_memory_message()):
+        image = _open(data)
+        check_dimensions(*image.size)
+        mnist_sized = image.size == (MNIST_SIDE, MNIST_SIDE)
+        _reduce_while_decoding(image)
+        with decode_slot(*image.size):
+            image = _shrink(_load_frame(image))
+        array = _image_to_array(image)
     return array, mnist_sized, counted.summary()
+
+
+@contextlib.contextmanager
+def _failures_as_input_errors(out_of_memory_message: str):
+    """Any decoder or plugin failure is a damaged file for the user; running out of memory gets
+    `out_of_memory_message`; an InputError passes as it is."""
+    try:
+        yield
+    except InputError:
+        raise
+    except MemoryError:
+        raise InputError(out_of_memory_message) from None
+    except Exception as exc:
+        raise InputError(damaged_message()) from exc
 
 
 def _open(data: bytes) -> Image.Image:
