@@ -347,9 +347,11 @@ def predict_page() -> None:
         source = input_source_ui()
         loading = models_loading()
         with drawing_slot:
-            drawing = None if loading else canvas_ui(ink, stroke_width)
             if loading:
                 canvas_loading_ui()
+                drawing = None
+            else:
+                drawing = canvas_ui(ink, stroke_width)
 
     with results:
         if loading:

@@ -59,7 +59,7 @@ def evaluate_set(predictor, make, inks, images, labels, rng) -> dict:
         counts["sum_digit"] += prediction.sum_model.digit == label
         counts["sum"] += prediction.sum_model.sum == label + number
         counts["color"] += prediction.color_model.color == ink
-        counts["flagged"] += not getattr(prediction, "is_digit", True)
+        counts["flagged"] += not prediction.is_digit
     n = len(labels)
     result = {
         "n": n,

@@ -60,7 +60,8 @@ COLOUR_CORE_LEVEL = 0.5  # pixels this strong define the ink colour
 
 
 class NoDigitFound(InputError):
-    """There is no ink to read: a blank picture or canvas, or only a speck."""
+    """There is nothing to read: a blank picture or canvas (one flat colour). Pages treat it as
+    "nothing drawn yet"; ink that cannot be read raises a plain InputError instead."""
 
 
 @dataclass(frozen=True)
