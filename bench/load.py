@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 
 from mimo.config import registry_dir
-from mimo.registry import Registry
+from mimo.runs.registry import Registry
 from tests.support.browser import (
     COLOR_RESULT,
     EXCEPTION,

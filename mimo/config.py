@@ -1,7 +1,7 @@
 """Paths and limits shared by the package, the CLI and the app.
 
 Paths and limits come from environment variables read here. Two other settings live next to
-the code that uses them: MIMO_MNIST (mimo.data) and the retraining lock (mimo.access).
+the code that uses them: MIMO_MNIST (mimo.train.data) and the retraining lock (mimo.app.access).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def registry_dir() -> Path:
 # Model names, as used on the command line, in run names and in the registry.
 MODEL_NAMES = ("color", "sum")
 
-# Input limits, enforced in mimo.preprocess whatever the front end did before.
+# Input limits, enforced in mimo.serve.preprocess whatever the front end did before.
 MAX_UPLOAD_BYTES = int(os.environ.get("MIMO_MAX_UPLOAD_BYTES", 5 * 1024 * 1024))
 MAX_IMAGE_PIXELS = int(os.environ.get("MIMO_MAX_IMAGE_PIXELS", 25_000_000))
 # Big pictures (over 4 Mpx) decoded at once per process; each can take ~430 MB while decoding.

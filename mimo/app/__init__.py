@@ -1,0 +1,1 @@
+"""Streamlit-only support: caches, process tuning, jobs, access, formatting, plots."""

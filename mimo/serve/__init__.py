@@ -1,0 +1,1 @@
+"""Serving: decode any input, find the digit, predict, explain."""

@@ -1,0 +1,1 @@
+"""Training: data sources, input pipelines, evaluation, one training run top to bottom."""

@@ -1,0 +1,105 @@
+"""Test metrics per head, head consistency, confusion matrices and prediction samples.
+
+Everything here works on arrays, so it serves training, `python -m mimo evaluate` and tests.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import confusion_matrix
+
+from mimo.encoding import HEAD_CLASSES
+from mimo.train.pipelines import EvalPairs, evaluation_arrays
+
+EVAL_BATCH = 512
+SAMPLE_SIZE = 120
+SAMPLE_MISTAKES = 60
+SAMPLE_SEED = 7
+
+
+def predict_batches(model, inputs, batch_size: int = EVAL_BATCH) -> dict:
+    """Run the model over numpy inputs (array or dict of arrays) and return numpy outputs."""
+    n = len(inputs["image"]) if isinstance(inputs, dict) else len(inputs)
+    chunks = []
+    for start in range(0, n, batch_size):
+        if isinstance(inputs, dict):
+            batch = {k: v[start : start + batch_size] for k, v in inputs.items()}
+        else:
+            batch = inputs[start : start + batch_size]
+        chunks.append({k: np.asarray(v) for k, v in model(batch, training=False).items()})
+    return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+
+
+def head_predictions(model_name: str, outputs: dict) -> dict:
+    """Predicted class and its confidence for every head."""
+    heads = {
+        "digit": (outputs["digit"].argmax(1), outputs["digit"].max(1)),
+    }
+    if model_name == "color":
+        p_green = outputs["color"].reshape(-1)
+        heads["color"] = ((p_green >= 0.5).astype(np.int64), np.maximum(p_green, 1 - p_green))
+    else:
+        heads["sum"] = (outputs["sum"].argmax(1), outputs["sum"].max(1))
+    return heads
+
+
+def true_labels(model_name: str, labels: np.ndarray, pairs: EvalPairs) -> dict:
+    truth = {"digit": labels.astype(np.int64)}
+    if model_name == "color":
+        truth["color"] = pairs.colors.astype(np.int64)
+    else:
+        truth["sum"] = labels.astype(np.int64) + pairs.numbers.astype(np.int64)
+    return truth
+
+
+def evaluate_model(
+    model, model_name: str, images: np.ndarray, labels: np.ndarray, pairs: EvalPairs
+):
+    """Evaluate on fixed pairs; returns (metrics, confusion matrices, prediction sample)."""
+    inputs, _ = evaluation_arrays(model_name, images, labels, pairs)
+    outputs = predict_batches(model, inputs)
+    predicted = head_predictions(model_name, outputs)
+    truth = true_labels(model_name, labels, pairs)
+    metrics = {"n": int(len(labels))}
+    for head, (pred, _) in predicted.items():
+        metrics[f"{head}_accuracy"] = float(np.mean(pred == truth[head]))
+    if model_name == "sum":
+        metrics["consistency"] = consistency(
+            predicted["digit"][0], pairs.numbers, predicted["sum"][0]
+        )
+    confusion = confusion_matrices(model_name, truth, predicted)
+    sample = prediction_sample(model_name, images, truth, predicted, pairs)
+    return metrics, confusion, sample
+
+
+def consistency(pred_digits, numbers, pred_sums) -> float:
+    """How often the heads agree: predicted sum = predicted digit + number."""
+    return float(np.mean(np.asarray(pred_sums) == np.asarray(pred_digits) + np.asarray(numbers)))
+
+
+def confusion_matrices(model_name: str, truth: dict, predicted: dict) -> dict:
+    return {
+        head: confusion_matrix(truth[head], pred, labels=np.arange(HEAD_CLASSES[head])).tolist()
+        for head, (pred, _) in predicted.items()
+    }
+
+
+def prediction_sample(model_name, images, truth, predicted, pairs, size=SAMPLE_SIZE) -> dict:
+    """A fixed random sample of test predictions plus up to SAMPLE_MISTAKES mistakes."""
+    rng = np.random.default_rng(SAMPLE_SEED)
+    wrong = np.zeros(len(images), bool)
+    for head, (pred, _) in predicted.items():
+        wrong |= pred != truth[head]
+    mistakes = np.flatnonzero(wrong)[:SAMPLE_MISTAKES]
+    random_pick = rng.choice(len(images), size=min(size, len(images)), replace=False)
+    index = np.unique(np.concatenate([random_pick, mistakes]))
+    sample = {"index": index, "image": images[index].astype(np.uint8)}
+    if model_name == "color":
+        sample["color_in"] = pairs.colors[index]
+    else:
+        sample["number"] = pairs.numbers[index]
+    for head, (pred, conf) in predicted.items():
+        sample[f"{head}_true"] = truth[head][index]
+        sample[f"{head}_pred"] = pred[index]
+        sample[f"{head}_confidence"] = conf[index].astype(np.float32)
+    return sample

@@ -1,0 +1,312 @@
+"""Retrain: train a new run of either model in the background, follow it live, make it active.
+
+The job runs in its own process (mimo.app.jobs); its state lives in the registry's jobs/ folder, so
+every browser session sees the same job, and leaving the page does not stop it. A deployment
+can switch retraining off or lock it with a password (mimo.app.access).
+"""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from mimo.app import access, jobs
+from mimo.app.plots.curves import learning_curves_figure
+from mimo.config import MAX_EPOCHS, MAX_TRAIN_SIZE, MODEL_NAMES
+from mimo.runs.registry import Registry, RegistryError
+from mimo.runs.view import MODEL_TITLES
+
+st.set_page_config(page_title="Retrain · mimo", page_icon="🏋️", layout="wide")
+
+UNLOCKED = "retrain_unlocked"
+METRIC_TITLES = {
+    "digit_accuracy": "Digit accuracy",
+    "color_accuracy": "Colour accuracy",
+    "sum_accuracy": "Sum accuracy",
+    "consistency": "Consistency (sum = digit + number)",
+}
+
+# -------------------------------------------------------------------------------------------
+# Who may retrain
+
+
+def deployment_secrets() -> tuple[dict, str | None]:
+    """The retraining secrets, and an error when a secrets file exists but cannot be read."""
+    try:
+        return {key: st.secrets[key] for key in access.SECRET_KEYS if key in st.secrets}, None
+    except FileNotFoundError as exc:  # Streamlit's "no secrets" error subclasses it
+        if getattr(exc, "error_id", None) == "no-secrets-found" or "No secrets" in str(exc):
+            return {}, None
+        return {}, str(exc)
+    except Exception as exc:  # a broken secrets file must not break the page
+        return {}, str(exc)
+
+
+def unlock_ui(policy: access.RetrainAccess) -> bool:
+    """The password field of a locked deployment. True once this session is unlocked."""
+    if not policy.needs_password or st.session_state.get(UNLOCKED):
+        return True
+    st.info("Retraining is locked on this deployment. Enter the password to use it.")
+    with st.form("unlock"):
+        attempt = st.text_input("Password", type="password", key="retrain_password_attempt")
+        submitted = st.form_submit_button("Unlock")
+    if submitted:
+        if policy.check_password(attempt):
+            st.session_state[UNLOCKED] = True
+            st.rerun()
+        st.error("That password is not right.")
+    return False
+
+
+# -------------------------------------------------------------------------------------------
+# Starting a job
+
+
+def data_choice_ui(enabled: bool) -> bool:
+    """Which data the job will use. Returns allow_download."""
+    guess = jobs.expected_data_source(allow_download=True)
+    allow_download = True
+    if guess.source != "file":
+        quick = st.checkbox(
+            "Quick: train on the 5,000 bundled digits and never download full MNIST",
+            key="retrain_offline",
+            disabled=not enabled,
+        )
+        allow_download = not quick
+        guess = jobs.expected_data_source(allow_download=allow_download)
+    st.caption(f"Data: {guess.description}.")
+    if guess.problem:
+        st.warning(guess.problem)
+    return allow_download
+
+
+def training_form_ui(enabled: bool) -> dict | None:
+    """The training settings; returned when the user presses Start."""
+    with st.form("retrain_form"):
+        model = st.radio(
+            "Model",
+            MODEL_NAMES,
+            format_func=MODEL_TITLES.get,
+            key="retrain_model",
+            horizontal=True,
+            disabled=not enabled,
+        )
+        left, middle, right = st.columns(3)
+        epochs = left.number_input(
+            "Epochs",
+            value=3,
+            step=1,
+            key="retrain_epochs",
+            disabled=not enabled,
+            help=f"1 to {MAX_EPOCHS} on this deployment.",
+        )
+        train_size = left.number_input(
+            "Training-set size",
+            value=min(10_000, MAX_TRAIN_SIZE),
+            step=1000,
+            key="retrain_train_size",
+            disabled=not enabled,
+            help=f"Images to train on: {jobs.MIN_TRAIN_SIZE} to {MAX_TRAIN_SIZE:,} (the "
+            "offline fallback has 4,000; larger sizes use all there are).",
+        )
+        batch_size = middle.number_input(
+            "Batch size",
+            value=128,
+            step=16,
+            key="retrain_batch_size",
+            disabled=not enabled,
+            help=f"1 to {jobs.MAX_BATCH_SIZE}.",
+        )
+        seed = middle.number_input(
+            "Seed",
+            value=0,
+            step=1,
+            key="retrain_seed",
+            disabled=not enabled,
+            help="The same settings and seed give the same run.",
+        )
+        learning_rate = right.text_input(
+            "Learning rate",
+            value="0.003",
+            key="retrain_learning_rate",
+            disabled=not enabled,
+            help="Peak rate after a one-epoch warm-up, then cosine decay. Above 0, at most 1.",
+        )
+        augment = right.checkbox(
+            "Augment the images",
+            value=True,
+            key="retrain_augment",
+            disabled=not enabled,
+            help="Small random shifts, rotations and zooms while training.",
+        )
+        submitted = st.form_submit_button("Start training", type="primary", disabled=not enabled)
+    if not submitted:
+        return None
+    return {
+        "model": model,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "train_size": train_size,
+        "augment": augment,
+        "seed": seed,
+    }
+
+
+def start_training(choices: dict, allow_download: bool, registry: Registry) -> None:
+    try:
+        config = jobs.validate_request(**choices, allow_download=allow_download)
+    except jobs.RequestError as exc:
+        for problem in exc.problems:
+            st.error(problem)
+        return
+    try:
+        job = jobs.start_job(config, registry)
+    except jobs.JobBusy as exc:
+        st.warning(str(exc))
+        return
+    except (OSError, RegistryError) as exc:
+        st.error(f"The training job could not be started: {exc}")
+        return
+    st.success(f"Started training run {job.job_id}.")
+
+
+# -------------------------------------------------------------------------------------------
+# Following a job
+
+
+def job_panel_ui(registry: Registry, can_act: bool) -> None:
+    job = jobs.current_job(registry)
+    if job is None:
+        st.caption("No training job has been started from the app yet.")
+        return
+    status = job.status()
+    if status.running:
+        live_job_ui(registry, can_act)
+    else:
+        finished_job_ui(job, status, registry, can_act)
+
+
+@st.fragment(run_every=1)
+def live_job_ui(registry: Registry, can_act: bool) -> None:
+    """Redrawn every second while the job runs; the whole page reruns when it ends."""
+    job = jobs.current_job(registry)
+    status = job.status() if job else None
+    if status is None or not status.running:
+        st.rerun()
+    started = time.strftime("%H:%M:%S", time.localtime(status.started))
+    st.subheader(f"Training {MODEL_TITLES.get(status.model, status.model)}")
+    st.caption(f"Run {status.job_id}, started {started}.")
+    st.progress(status.fraction, text=status.phase)
+    data_used_ui(status)
+    if cancel_ui(can_act):
+        jobs.cancel(job)
+        st.rerun()
+    curves_ui(status)
+
+
+def cancel_ui(can_act: bool) -> bool:
+    return st.button("Cancel training", key="retrain_cancel", disabled=not can_act)
+
+
+def data_used_ui(status: jobs.JobStatus) -> None:
+    if status.data:
+        used = status.data.get("train_used")
+        sizes = f" ({used:,} images to train on)" if isinstance(used, int) else ""
+        st.caption(f"Data: {status.data.get('description', status.data.get('source'))}{sizes}.")
+
+
+def curves_ui(status: jobs.JobStatus) -> None:
+    if not status.history.get("epoch"):
+        st.caption("The learning curves appear after the first epoch.")
+        return
+    for metric in ("loss", "accuracy"):
+        st.plotly_chart(learning_curves_figure({status.job_id: status.history}, metric))
+
+
+def finished_job_ui(job: jobs.Job, status: jobs.JobStatus, registry: Registry, can_act: bool):
+    if status.state == jobs.CANCELLED:
+        st.info(f"Training run {status.job_id} was cancelled.")
+        return
+    if status.state == jobs.FAILED:
+        st.error(f"Training run {status.job_id} failed: {status.error}")
+        if status.log_tail:
+            with st.expander("The end of the job's log"):
+                st.code(status.log_tail, language=None)
+        return
+    st.success(f"Training run {status.job_id} finished.")
+    data_used_ui(status)
+    comparison_ui(registry, status.job_id)
+    make_active_ui(registry, status.job_id, status.model, can_act)
+    curves_ui(status)
+
+
+def comparison_ui(registry: Registry, run_id: str) -> None:
+    """The new run's test metrics, with the change from the active run's."""
+    try:
+        comparison = jobs.compare_with_active(registry, run_id)
+    except (RegistryError, OSError, ValueError) as exc:
+        st.warning(f"The test metrics cannot be read: {exc}")
+        return
+    against = comparison.active is not None and comparison.active.run_id != run_id
+    columns = st.columns(max(1, len(comparison.rows)))
+    for column, row in zip(columns, comparison.rows, strict=False):
+        compared = against and row.change is not None
+        column.metric(
+            METRIC_TITLES.get(row.metric, row.metric),
+            f"{row.new:.1%}",
+            f"{row.change * 100:+.1f} points" if compared else None,
+            help=f"The active run: {row.active:.1%}" if compared else None,
+        )
+    if against:
+        st.caption(f"Test metrics; changes against the active run {comparison.active.run_id}.")
+    elif comparison.active is None:
+        st.caption("Test metrics. There is no active model of this kind to compare with.")
+    if comparison.note:
+        st.caption(comparison.note)
+
+
+def make_active_ui(registry: Registry, run_id: str, model: str, can_act: bool) -> None:
+    title = MODEL_TITLES.get(model, model)
+    if registry.active_ids().get(model) == run_id:
+        st.success(f"This run is the active {title}. The Predict page uses it from now on.")
+        return
+    if st.button("Make active", key="retrain_make_active", type="primary", disabled=not can_act):
+        try:
+            registry.activate(run_id)
+        except (RegistryError, OSError) as exc:
+            st.error(f"The run cannot be made active: {exc}")
+            return
+        st.rerun()
+
+
+# -------------------------------------------------------------------------------------------
+# The page
+
+
+def main() -> None:
+    st.title("Retrain a model")
+    st.write(
+        "Train a new run of either model in the background and follow it live. "
+        "When it has finished, compare it with the active model and make it active."
+    )
+    secrets, secrets_error = deployment_secrets()
+    policy = access.retrain_access(secrets, secrets_error=secrets_error)
+    if policy.mode == access.OFF:
+        st.info(f"Retraining is switched off: {policy.reason}")
+        return
+    registry = Registry()
+    can_act = unlock_ui(policy)
+
+    job_area = st.container()
+    st.subheader("Start a new training run")
+    allow_download = data_choice_ui(can_act)
+    choices = training_form_ui(can_act)
+    if choices is not None and can_act:
+        start_training(choices, allow_download, registry)
+    with job_area:
+        job_panel_ui(registry, can_act)
+
+
+main()

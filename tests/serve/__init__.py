@@ -1,0 +1,1 @@
+"""Tests of the serving layer: decoding, ink finding, prediction, the detector, explanations."""

