@@ -10,7 +10,7 @@ bytes, truncation, duplicated or dropped slices, and splices of two files.
 
     python -m bench.fuzz --seconds 600          # prints counts per outcome and cases/second
 
-tests/test_fuzz.py runs the same loop for about 30 s in CI.
+tests/serve/test_fuzz.py runs the same loop in CI, for MIMO_FUZZ_SECONDS (default 30).
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ def main() -> None:
     args = parser.parse_args()
 
     predictor = Predictor.from_registry()
-    color_model, sum_model = predictor._color_model, predictor._sum_model
+    color_model, sum_model = predictor.models["color"], predictor.models["sum"]
     frames = canvas_frames(args.repeats)
 
     def ours(frame, number):

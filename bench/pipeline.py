@@ -1,4 +1,5 @@
-"""Training-input throughput: our tf.data pipeline vs a seed-A-style per-sample Python generator.
+"""Training-input throughput: our tf.data pipeline vs a per-sample Python generator
+like the original colour project's.
 
 Both produce augmented (rotation, shift, zoom), coloured red/green images with labels, in batches
 of 128. Ours does more per image: elastic distortion on half of them, a random stroke thickness,
@@ -32,7 +33,8 @@ BATCH = 128
 
 
 def per_sample_generator(images, labels, seed=0):
-    """Seed A's way: a Python loop that augments and colours one image at a time."""
+    """The original colour project's way: a Python loop that augments and colours one image at a
+    time."""
     rng = np.random.default_rng(seed)
     while True:
         order = rng.permutation(len(labels))

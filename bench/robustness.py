@@ -4,9 +4,10 @@ Builds image sets from the MNIST test split (never from training images) with mi
 runs each image through mimo.serve.preprocess.prepare + Predictor.predict, and prints JSON per set:
 digit accuracy per model, colour accuracy, the refusal rate (an InputError instead of an
 answer) and the not-a-digit flag rate. Then drawings that are not one digit (letters, symbols,
-scribbles, shapes, several digits, dots, lines; mimo.train.detector_data, from a seed the detector
-was not trained on): how many are flagged (`is_digit` false) or refused, per family, for the
-variants held out from the detector's training and for the trained kinds.
+scribbles, shapes, several digits, dots, lines: mimo.train.not_digits' kinds, drawn by
+mimo.train.detector_data from a seed the detector was not trained on): how many are flagged
+(`is_digit` false) or refused, per family, for the variants held out from the detector's
+training and for the trained kinds.
 
     python -m bench.robustness [--data ../shared/data/mnist-10k.npz] [--per-set 1000]
 """
@@ -55,10 +56,10 @@ def evaluate_set(predictor, make, inks, images, labels, rng) -> dict:
         except InputError:
             counts["refused"] += 1
             continue
-        counts["color_digit"] += prediction.color_model.digit == label
-        counts["sum_digit"] += prediction.sum_model.digit == label
-        counts["sum"] += prediction.sum_model.sum == label + number
-        counts["color"] += prediction.color_model.color == ink
+        counts["color_digit"] += prediction.models["color"].value("digit") == label
+        counts["sum_digit"] += prediction.models["sum"].value("digit") == label
+        counts["sum"] += prediction.models["sum"].value("sum") == label + number
+        counts["color"] += prediction.models["color"].value("color") == ink
         counts["flagged"] += not prediction.is_digit
     n = len(labels)
     result = {

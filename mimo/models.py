@@ -1,17 +1,18 @@
-"""The two multi-task models.
+"""The two multi-task models (mimo.tasks describes them; its entries name these builders).
 
 Both share one small convolutional trunk with ResNet-style skip connections:
 
     stem conv 32 -> residual block 32 -> max-pool -> residual block 64 -> max-pool
     -> residual block 128 -> global average + max pooling -> dense 128 -> dropout
 
-Colour model (seed A): image (28, 28, 3) -> `digit` (softmax 10) and `color` (sigmoid 1).
-Sum model (seed B):    image (28, 28, 1) + `number` one-hot (10)
-                       -> `digit` (softmax 10) and `sum` (softmax 19).
+Colour model: image (28, 28, 3) -> `digit` (softmax 10) and `color` (sigmoid 1).
+Sum model:    image (28, 28, 1) + `number` one-hot (10)
+              -> `digit` (softmax 10) and `sum` (softmax 19).
 
-The sum head learns end-to-end. Seed B fed the argmax of the digit head into it, which passes
-no gradient. Here a trainable dense layer reads the outer product of the digit probabilities
-(computed from the image features) and the one-hot number: one cell per (digit, number) pair.
+The sum head learns end-to-end. The original sum project fed the argmax of the digit head into
+it, which passes no gradient. Here a trainable dense layer reads the outer product of the digit
+probabilities (computed from the image features) and the one-hot number: one cell per (digit,
+number) pair.
 The sum loss flows back through the probabilities into the trunk, and because the head reads
 the same digit belief as the digit head, the two heads stay consistent.
 """
@@ -21,9 +22,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from mimo.encoding import NUM_DIGITS, NUM_NUMBERS, NUM_SUMS
+from mimo.tasks import COLOR, DIGIT, HEADS, SUM, TASKS, Head, task
 
-IMAGE_SIZE = 28
 TRUNK_WIDTHS = (32, 64, 128)
 DENSE_UNITS = 128
 DROPOUT = 0.3
@@ -79,29 +79,35 @@ def _trunk(image):
     return layers.Dropout(DROPOUT, name="features_dropout")(x)
 
 
+def _inputs(name: str) -> dict:
+    """The Keras inputs of a model of the table, by name, image first."""
+    return {key: keras.Input(shape, name=key) for key, shape in task(name).input_shapes().items()}
+
+
+def _head(head: Head, x, **options):
+    """A dense output layer as the table describes the head: its width, activation and name."""
+    return layers.Dense(head.units, activation=head.activation, name=head.name, **options)(x)
+
+
 def build_color_model() -> keras.Model:
-    image = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), name="image")
+    image = _inputs("color")["image"]
     features = _trunk(image)
-    digit = layers.Dense(NUM_DIGITS, activation="softmax", name="digit")(features)
-    color = layers.Dense(1, activation="sigmoid", name="color")(features)
-    return keras.Model(image, {"digit": digit, "color": color}, name="color_model")
+    outputs = {DIGIT.name: _head(DIGIT, features), COLOR.name: _head(COLOR, features)}
+    return keras.Model(image, outputs, name="color_model")
 
 
 def build_sum_model() -> keras.Model:
-    image = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="image")
-    number = keras.Input((NUM_NUMBERS,), name="number")
+    inputs = _inputs("sum")
+    image, number = inputs["image"], inputs["number"]
     features = _trunk(image)
-    digit = layers.Dense(NUM_DIGITS, activation="softmax", name="digit")(features)
+    digit = _head(DIGIT, features)
 
     # Sum head: which (digit, number) cell we are in, plus the raw features and number.
     pair = PairOuter(scale=SUM_LOGIT_SCALE, name="digit_number_pair")([digit, number])
     # Zero start: every (digit, number) cell begins neutral instead of with random logits, so
     # the head learns its table within a few epochs.
-    sum_out = layers.Dense(NUM_SUMS, activation="softmax", kernel_initializer="zeros", name="sum")
-    sum_out = sum_out(pair)
-    return keras.Model(
-        {"image": image, "number": number}, {"digit": digit, "sum": sum_out}, name="sum_model"
-    )
+    sum_out = _head(SUM, pair, kernel_initializer="zeros")
+    return keras.Model(inputs, {DIGIT.name: digit, SUM.name: sum_out}, name="sum_model")
 
 
 @keras.saving.register_keras_serializable(package="mimo")
@@ -150,18 +156,16 @@ class SmoothedSparseCrossentropy(keras.losses.Loss):
         return {**super().get_config(), "smoothing": self.smoothing}
 
 
-# Per-head losses and accuracy metrics, as in the seeds.
-HEAD_LOSSES = {
-    "digit": "sparse_categorical_crossentropy",
-    "color": "binary_crossentropy",
-    "sum": "categorical_crossentropy",
+# Per-head losses and accuracy metrics, as in the seeds: each head's loss follows from its
+# activation and targets (mimo.tasks.Head.loss), and its accuracy from the loss.
+ACCURACY_OF_LOSS = {
+    "sparse_categorical_crossentropy": keras.metrics.SparseCategoricalAccuracy,
+    "binary_crossentropy": keras.metrics.BinaryAccuracy,
+    "categorical_crossentropy": keras.metrics.CategoricalAccuracy,
 }
-HEAD_ACCURACY = {
-    "digit": keras.metrics.SparseCategoricalAccuracy,
-    "color": keras.metrics.BinaryAccuracy,
-    "sum": keras.metrics.CategoricalAccuracy,
-}
-BUILDERS = {"color": build_color_model, "sum": build_sum_model}
+HEAD_LOSSES = {name: head.loss for name, head in HEADS.items()}
+HEAD_ACCURACY = {name: ACCURACY_OF_LOSS[loss] for name, loss in HEAD_LOSSES.items()}
+BUILDERS = {name: t.build for name, t in TASKS.items()}  # name -> fn() -> a fresh model
 
 
 def compile_model(

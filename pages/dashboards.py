@@ -9,13 +9,15 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from mimo.app.plots.confusion import class_labels, confusion_figure
+from mimo.app.plots.confusion import LARGE_MATRIX, class_labels, confusion_figure
 from mimo.app.plots.curves import learning_curves_figure
 from mimo.app.plots.samples import samples_grid_figure
 from mimo.config import MODEL_NAMES
 from mimo.runs import view as dashboard
+from mimo.runs.compare import comparison_table
 from mimo.runs.registry import Registry
 from mimo.runs.view import HEAD_TITLES, MODEL_TITLES, RunView
+from mimo.tasks import HEADS, task
 
 st.set_page_config(page_title="Dashboards · mimo", page_icon="📊", layout="wide")
 
@@ -157,15 +159,21 @@ def show_confusion_matrices(view: RunView, normalised: bool) -> None:
     if not view.confusion:
         st.info("No confusion matrices to show for this run.")
         return
-    # The 19x19 sum matrix needs the full width to stay readable.
-    if view.model == "sum":
-        columns = [st.columns([1, 1])[0], st.container()]
-    else:
-        columns = st.columns([1.4, 1])
-    for column, head in zip(columns, view.heads, strict=True):
+    for column, head in zip(_matrix_places(view.heads), view.heads, strict=True):
         title = f"{HEAD_TITLES[head]} head"
         fig = confusion_figure(view.confusion[head], class_labels(head), normalised, title)
         column.plotly_chart(fig, width="stretch", key=f"confusion_{head}")
+
+
+def _matrix_places(heads: tuple[str, ...]) -> list:
+    """Where each head's matrix goes. A big one (the 19x19 sum matrix) needs the full width to
+    stay readable, and the others then take half; else they share one row."""
+    if any(HEADS[head].classes > LARGE_MATRIX for head in heads):
+        return [
+            st.container() if HEADS[head].classes > LARGE_MATRIX else st.columns([1, 1])[0]
+            for head in heads
+        ]
+    return st.columns([1.4] + [1] * (len(heads) - 1))
 
 
 def show_sample_grid(view: RunView, mistakes_only: bool, limit: int) -> None:
@@ -174,7 +182,7 @@ def show_sample_grid(view: RunView, mistakes_only: bool, limit: int) -> None:
         return
     fig = samples_grid_figure(view.samples, view.model, mistakes_only, limit)
     st.plotly_chart(fig, width="stretch", key="sample_grid")
-    extra = "the colour it was painted in" if view.model == "color" else "the number added to it"
+    extra = task(view.model).pairing.description  # "the number added to it"
     st.caption(
         f"Test images with {extra}. Green frame: every head right; red frame: a mistake "
         "(the wrong prediction is in red). Hover a marker for details."
@@ -216,7 +224,7 @@ def show_comparison(view: RunView, other: RunView) -> None:
     show_problems(other)
     histories = {v.run_id: v.history for v in (view, other) if v.history}
     show_learning_curves(histories, key="compare")
-    table = dashboard.comparison_rows([view, other])
+    table = comparison_table([view, other])
     st.table(pd.DataFrame(table, index=[view.run_id, other.run_id]).T)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import streamlit as st
 
 from mimo import config
-from mimo.app.plots.probabilities import color_bars, digit_bars, sum_bars
+from mimo.app.plots.probabilities import head_bars
 from mimo.app.support import (
     ModelsUnavailable,
     is_blank_input,
@@ -26,20 +26,29 @@ from mimo.app.support import (
 )
 from mimo.encoding import NUM_NUMBERS
 from mimo.serve.preprocess import InputError
+from mimo.tasks import INKS as INK_COLORS
+from mimo.tasks import TASKS, Task
 
 CANVAS_SIZE = 280
 CANVAS_KEY = "canvas"
 # Realistic colour-picker inks, like the ones the colour model was trained on.
-INKS = {"Red": "#FF4B4B", "Green": "#21C354"}
+INKS = {name.capitalize(): hex_ for name, hex_ in INK_COLORS.items()}  # "Red": "#FF4B4B"
 SOURCES = ("Drawing", "Upload")
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 INPUT_SIZE = 112  # the 28x28 model inputs are shown 4x, with square pixels
 WAITING = "–"  # a metric's value before anything is drawn
 LOADING = "…"  # a metric's value while the models load
 MODELS_POLL_S = 0.1  # how often a page waiting for the models checks on them
+
+
+def result_key(name: str) -> str:
+    """The key of a model's result card ("color-model-result")."""
+    return f"{name}-model-result"
+
+
 # The result cards of an input that is not one digit: still there, visibly in the background.
 NOT_A_DIGIT_STYLE = (
-    "<style>.st-key-color-model-result, .st-key-sum-model-result "
+    f"<style>{', '.join(f'.st-key-{result_key(name)}' for name in TASKS)} "
     "{opacity: 0.45; filter: grayscale(0.6);}</style>"
 )
 
@@ -162,54 +171,32 @@ def _model_card(key: str, heading: str, heads: list[Head], seen) -> None:
             _model_input(seen)
 
 
-COLOR_HEADING = "**Colour model** · reads the digit in colour"
+def _heading(task: Task, number: int) -> str:
+    """ "**Colour model** · reads the digit in colour"; the sum model's says the number."""
+    return f"**{task.title}** · {task.card_caption.format(number=number)}"
 
 
-def _sum_heading(number: int) -> str:
-    return f"**Sum model** · reads the digit in grey, adds {number}"
-
-
-def color_model_result_ui(prediction, prepared) -> None:
-    result = prediction.color_model
-    heads = [
-        Head("Digit", result.digit, result.digit_confidence, digit_bars(result.digit_probs)),
-        Head(
-            "Color",
-            result.color.capitalize(),
-            result.color_confidence,
-            color_bars(result.color_probs),
-        ),
-    ]
-    _model_card("color-model-result", COLOR_HEADING, heads, prepared.rgb)
-
-
-def sum_model_result_ui(prediction, prepared) -> None:
-    result = prediction.sum_model
-    heads = [
-        Head("Digit", result.digit, result.digit_confidence, digit_bars(result.digit_probs)),
-        Head("Sum", result.sum, result.sum_confidence, sum_bars(result.sum_probs)),
-    ]
-    _model_card("sum-model-result", _sum_heading(prediction.number), heads, prepared.grey)
+def model_result_ui(task: Task, prediction, prepared) -> None:
+    """One model's card: its answer and probabilities per head, and the input it read."""
+    result = prediction.models[task.name]
+    heads = []
+    for head in task.heads:
+        answer = result.heads[head.name]
+        value = answer.value.capitalize() if isinstance(answer.value, str) else answer.value
+        heads.append(Head(head.label, value, answer.confidence, head_bars(head, answer.probs)))
+    seen = getattr(prepared, task.serving_image)
+    _model_card(result_key(task.name), _heading(task, prediction.number), heads, seen)
 
 
 def waiting_models_ui(number: int, value: str = WAITING) -> None:
-    """Both model cards before there is a digit: what will show, with nothing read yet.
+    """Every model's card before there is a digit: what will show, with nothing read yet.
 
     The page keeps its shape when the first result arrives, and the browser has loaded the
     pieces a result is made of before the first stroke, not after it."""
     nothing = np.zeros((28, 28), np.float32)
-    _model_card(
-        "color-model-waiting",
-        COLOR_HEADING,
-        [Head("Digit", value), Head("Color", value)],
-        nothing,
-    )
-    _model_card(
-        "sum-model-waiting",
-        _sum_heading(number),
-        [Head("Digit", value), Head("Sum", value)],
-        nothing,
-    )
+    for task in TASKS.values():
+        heads = [Head(head.label, value) for head in task.heads]
+        _model_card(f"{task.name}-model-waiting", _heading(task, number), heads, nothing)
 
 
 def models_loading_ui(number: int) -> None:
@@ -314,8 +301,8 @@ def predictions_ui(image_bytes: bytes | None, number: int, source: str) -> None:
         return
     if not prediction.is_digit:
         not_a_digit_ui()
-    color_model_result_ui(prediction, prepared)
-    sum_model_result_ui(prediction, prepared)
+    for task in TASKS.values():
+        model_result_ui(task, prediction, prepared)
     notes_ui(prediction, prepared)
 
 

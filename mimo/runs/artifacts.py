@@ -3,7 +3,7 @@
 model.keras          the trained model (Keras 3 format)
 config.json          the training configuration
 history.json         per epoch, per head, train and validation: {"epoch": [...], "<metric>": [...]}
-training_history.log the same as CSV, like seed B's log
+training_history.log the same as CSV, like the original sum project's log
 metrics.json         test metrics per head (+ consistency for the sum model)
 confusion.json       confusion matrices: digit, color or sum
 samples.npz          a sample of test predictions for the dashboards' grids

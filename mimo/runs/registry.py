@@ -32,7 +32,10 @@ from pathlib import Path
 from mimo.config import MODEL_NAMES, registry_dir
 from mimo.runs.artifacts import RUN_INFO as RUN_MARKER
 
-RUN_ID_PATTERN = re.compile(r"(color|sum)-[0-9]{8}-[0-9]{6}-[a-z0-9]{1,16}")  # use fullmatch
+# <model>-YYYYMMDD-HHMMSS-<tag>, for every model in the table (mimo.tasks); use fullmatch.
+RUN_ID_PATTERN = re.compile(
+    f"({'|'.join(map(re.escape, MODEL_NAMES))})" + r"-[0-9]{8}-[0-9]{6}-[a-z0-9]{1,16}"
+)
 CONFIG_FILE = "config.json"
 JSON_KINDS = {list: "array", type(None): "null", int: "number", float: "number", str: "string"}
 JSON_KINDS[bool] = "boolean"
@@ -262,9 +265,6 @@ class Registry:
 
     def discard_staging(self, run_id: str) -> None:
         shutil.rmtree(self.tmp_dir / check_run_id(run_id), ignore_errors=True)
-
-    def staging_path(self, run_id: str) -> Path:
-        return self.tmp_dir / check_run_id(run_id)
 
     def find_run_dir(self, run_id: str) -> Path | None:
         """Where a run's files are now: published, still staging, or nowhere."""

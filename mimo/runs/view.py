@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from mimo.encoding import HEAD_CLASSES, MODEL_HEADS
 from mimo.runs import artifacts
 from mimo.runs.registry import RegistryError, model_of
+from mimo.tasks import HEADS, TASKS, task
 
-HEAD_TITLES = {"digit": "Digit", "color": "Colour", "sum": "Sum"}
-MODEL_TITLES = {"color": "Colour model (digit + colour)", "sum": "Sum model (digit + sum)"}
+HEAD_TITLES = {name: head.title for name, head in HEADS.items()}  # "Colour"
+MODEL_TITLES = {name: t.label for name, t in TASKS.items()}  # "Colour model (digit + colour)"
 
 # What the page loses when an artifact is missing or broken.
 CONSEQUENCES = {
@@ -50,7 +50,7 @@ class RunView:
 
     @property
     def heads(self) -> tuple[str, ...]:
-        return MODEL_HEADS[self.model]
+        return task(self.model).head_names
 
     @property
     def created(self) -> str:
@@ -81,7 +81,7 @@ def load_run_view(run_dir: Path, run_id: str) -> RunView:
     """Read and check every artifact the dashboards use. Never raises for a broken artifact."""
     model = model_of(run_id)
     view = RunView(run_id=run_id, model=model)
-    heads = MODEL_HEADS[model]
+    heads = view.heads
     folder = Path(run_dir)
 
     def json_of(name):
@@ -205,7 +205,7 @@ def check_confusion(data, heads) -> dict:
     for head in heads:
         if head not in data:
             raise ValueError(f"no {head} matrix")
-        size = HEAD_CLASSES[head]
+        size = HEADS[head].classes
         try:
             matrix = np.asarray(data[head], dtype=np.float64)
         except (TypeError, ValueError):
@@ -223,8 +223,9 @@ def check_confusion(data, heads) -> dict:
 
 
 def check_samples(data: dict, model: str) -> dict:
-    heads = MODEL_HEADS[model]
-    extra = "color_in" if model == "color" else "number"
+    model_task = task(model)
+    heads = model_task.head_names
+    extra = model_task.pairing.sample_key  # what each digit was paired with
     needed = ["image", extra] + [
         f"{h}_{part}" for h in heads for part in ("true", "pred", "confidence")
     ]
@@ -238,8 +239,8 @@ def check_samples(data: dict, model: str) -> dict:
     if any(len(np.asarray(data[k]).reshape(-1)) != n for k in needed[1:]):
         raise ValueError("the arrays do not all have one entry per image")
     clean = {k: np.asarray(data[k]).reshape(-1) for k in needed[1:]}
-    classes = {extra: 2 if model == "color" else 10}
-    classes.update({f"{h}_{part}": HEAD_CLASSES[h] for h in heads for part in ("true", "pred")})
+    classes = {extra: model_task.pairing.values}
+    classes.update({f"{h}_{part}": HEADS[h].classes for h in heads for part in ("true", "pred")})
     for key, size in classes.items():
         values = clean[key]
         if not np.issubdtype(values.dtype, np.integer) or ((values < 0) | (values >= size)).any():
@@ -264,7 +265,7 @@ def accuracy_summary(metrics: dict | None, model: str) -> str:
     if not metrics:
         return "no test metrics"
     parts = []
-    for head in MODEL_HEADS[model]:
+    for head in task(model).head_names:
         value = metrics.get(f"{head}_accuracy")
         if value is not None:
             parts.append(f"{HEAD_TITLES[head].lower()} {percent(value)}")
@@ -352,22 +353,3 @@ def epochs_trained(view: RunView) -> int | None:
     if view.history:
         return len(view.history["epoch"])
     return None
-
-
-def comparison_rows(views: list[RunView]) -> dict[str, list[str]]:
-    """Metric name -> one text value per run, for a side-by-side table."""
-    rows: dict[str, list[str]] = {"Model": [MODEL_TITLES[v.model] for v in views]}
-    rows["Created"] = [v.created for v in views]
-    for head in ("digit", "color", "sum"):
-        if any(head in v.heads for v in views):
-            rows[f"{HEAD_TITLES[head]} accuracy"] = [
-                percent((v.metrics or {}).get(f"{head}_accuracy")) for v in views
-            ]
-    if any(v.metrics and "consistency" in v.metrics for v in views):
-        rows["Consistency"] = [percent((v.metrics or {}).get("consistency")) for v in views]
-    rows["Test images"] = [count((v.metrics or {}).get("n")) for v in views]
-    rows["Epochs"] = [count(epochs_trained(v)) for v in views]
-    rows["Training images used"] = [data_rows(v.info)["Training images used"] for v in views]
-    rows["Parameters"] = [count(v.info.get("params")) for v in views]
-    rows["Training time"] = [timing_rows(v.info)["Training"] for v in views]
-    return rows

@@ -7,8 +7,8 @@ whatever registry is used, with a JSON file that holds the threshold and the mea
 (see mimo.train.detector_training, which writes both).
 
 A score below the threshold means "not a single digit". The threshold was chosen on
-validation digits for a false-alarm rate of at most 0.2% on them (0.3% on unseen MNIST
-test digits, see digit_detector.json).
+validation digits for a false-alarm rate of at most 0.2% on them (the rate on unseen MNIST
+test digits is in digit_detector.json).
 """
 
 from __future__ import annotations

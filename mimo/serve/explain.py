@@ -16,8 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mimo.encoding import COLOR_NAMES, encode_number
-
 IG_STEPS = 32  # points on the path from the baseline to the input, in one batch
 BLOCK_OUTPUT_SUFFIX = "_out"  # the residual blocks' output layers (mimo.models)
 FEATURE_MAPS_PER_BLOCK = 8  # the most active channels of each block, for the "inside" view
@@ -137,30 +135,23 @@ def _class_probability(output, class_index):
 # What the pages and the CLI ask for
 
 
-def explain_color(explainer: Explainer, prediction, prepared) -> list[HeadAttribution]:
-    """Digit and colour heads of the colour model, each as a (28, 28) map over the input."""
-    color_index = COLOR_NAMES.index(prediction.color)
-    heads = [("digit", prediction.digit, str(prediction.digit)), ("color", color_index, None)]
-    maps = []
-    for head, index, answer in heads:
-        attribution = explainer.attribute({"image": prepared.rgb}, head, index)["image"]
-        maps.append(HeadAttribution(head, answer or prediction.color, attribution.sum(axis=-1)))
-    return maps
-
-
-def explain_sum(
-    explainer: Explainer, prediction, prepared, number: int
+def explain(
+    explainer: Explainer, result, prepared, number: int
 ) -> tuple[list[HeadAttribution], dict[str, float]]:
-    """Digit and sum heads of the sum model, and how much of the sum answer came through the
-    image and through the number: {"image": share, "number": share}, adding up to 1."""
-    inputs = {"image": prepared.grey[..., None], "number": encode_number([number])[0]}
-    digit = explainer.attribute(inputs, "digit", prediction.digit)
-    total = explainer.attribute(inputs, "sum", prediction.sum)
-    maps = [
-        HeadAttribution("digit", str(prediction.digit), digit["image"][..., 0]),
-        HeadAttribution("sum", str(prediction.sum), total["image"][..., 0]),
-    ]
-    return maps, input_split(total)
+    """Every head of one model's answer, each as a (28, 28) map over its image input (summed
+    over the colour channels), and how much of its last head's answer (the colour, the sum)
+    came through each input: {"image": share, "number": share}, adding up to 1.
+
+    result: the model's mimo.serve.predictor.ModelPrediction for `prepared` and `number`; the
+    explainer holds that model.
+    """
+    inputs = result.task.serving_inputs(prepared, number)
+    maps, attributions = [], {}
+    for head, answer in result.heads.items():
+        attributions = explainer.attribute(inputs, head, answer.index)
+        pixels = attributions["image"].sum(axis=-1)
+        maps.append(HeadAttribution(head, str(answer.value), pixels))
+    return maps, input_split(attributions)
 
 
 def input_split(attributions: dict[str, np.ndarray]) -> dict[str, float]:
@@ -172,7 +163,7 @@ def input_split(attributions: dict[str, np.ndarray]) -> dict[str, float]:
     return {name: value / total for name, value in magnitudes.items()}
 
 
-def recoloured(prepared_rgb: np.ndarray) -> np.ndarray:
+def recolored(prepared_rgb: np.ndarray) -> np.ndarray:
     """The same drawing in the other ink: red and green channels swapped."""
     return np.ascontiguousarray(prepared_rgb[..., [1, 0, 2]])
 
@@ -181,8 +172,7 @@ __all__ = [
     "Explainer",
     "HeadAttribution",
     "BlockFeatures",
-    "explain_color",
-    "explain_sum",
+    "explain",
     "input_split",
-    "recoloured",
+    "recolored",
 ]

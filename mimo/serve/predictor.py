@@ -7,55 +7,53 @@ safe to share between threads (Streamlit sessions).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from mimo.encoding import COLOR_NAMES, NUM_NUMBERS, encode_number
+from mimo.encoding import NUM_NUMBERS
 from mimo.runs.registry import Registry, RegistryError, Run
+from mimo.tasks import DIGIT, TASKS, Task, pack, task
 
 
 @dataclass(frozen=True)
-class ColorPrediction:
-    digit: int
-    digit_confidence: float
-    digit_probs: np.ndarray  # (10,)
-    color: str  # "red" or "green"
-    color_confidence: float
-    color_probs: np.ndarray  # (2,) red, green
+class HeadResult:
+    """One head's answer for one input."""
 
-    def to_json(self) -> dict:
-        return {
-            "digit": self.digit,
-            "digit_confidence": round(self.digit_confidence, 6),
-            "color": self.color,
-            "color_confidence": round(self.color_confidence, 6),
-        }
+    index: int  # the predicted class
+    value: int | str  # as reported: the class number, or its name ("green")
+    confidence: float  # the predicted class's probability
+    probs: np.ndarray  # (classes,) every class's probability
 
 
 @dataclass(frozen=True)
-class SumPrediction:
-    digit: int
-    digit_confidence: float
-    digit_probs: np.ndarray  # (10,)
-    sum: int
-    sum_confidence: float
-    sum_probs: np.ndarray  # (19,)
+class ModelPrediction:
+    """One model's answer for one input: a result per head, in the model's head order."""
+
+    model: str  # the model's name in mimo.tasks
+    heads: dict[str, HeadResult]
+
+    @property
+    def task(self) -> Task:
+        return task(self.model)
 
     def to_json(self) -> dict:
-        return {
-            "digit": self.digit,
-            "digit_confidence": round(self.digit_confidence, 6),
-            "sum": self.sum,
-            "sum_confidence": round(self.sum_confidence, 6),
-        }
+        row = {}
+        for name, result in self.heads.items():
+            row[name] = result.value
+            row[f"{name}_confidence"] = round(result.confidence, 6)
+        return row
+
+    def value(self, head: str) -> int | str:
+        """A head's answer: the class number, or its name ("green")."""
+        return self.heads[head].value
 
 
 @dataclass(frozen=True)
 class Prediction:
     number: int
-    color_model: ColorPrediction
-    sum_model: SumPrediction
+    models: dict[str, ModelPrediction]  # by model name, in the order of mimo.tasks.TASKS
     # Whether the input looks like one handwritten digit (mimo.serve.detector): False for letters,
     # symbols, scribbles, shapes, several digits, a lone dot or a line. digit_score is the
     # detector's P(one digit); is_digit is digit_score >= the detector's threshold.
@@ -64,16 +62,28 @@ class Prediction:
 
     @property
     def models_agree(self) -> bool:
-        return self.color_model.digit == self.sum_model.digit
+        """Whether every model reads the same digit."""
+        return len({m.heads[DIGIT.name].value for m in self.models.values()}) <= 1
 
     def to_json(self) -> dict:
         return {
             "number": self.number,
-            "color_model": self.color_model.to_json(),
-            "sum_model": self.sum_model.to_json(),
+            **{task(name).json_key: m.to_json() for name, m in self.models.items()},
             "is_digit": bool(self.is_digit),
             "digit_score": round(float(self.digit_score), 6),
         }
+
+
+def decode(model_task: Task, outputs) -> ModelPrediction:
+    """A model's outputs for one input (a batch of one) as its prediction."""
+    heads = {}
+    for head in model_task.heads:
+        # float64, so a sigmoid head's 1 - p is exact
+        probs = head.probabilities(np.asarray(outputs[head.name], np.float64))
+        chosen, confidence = head.decide(probs)
+        index = int(chosen[0])
+        heads[head.name] = HeadResult(index, head.value(index), float(confidence[0]), probs[0])
+    return ModelPrediction(model_task.name, heads)
 
 
 def load_usable_model(registry: Registry, model_name: str):
@@ -106,37 +116,33 @@ def load_usable_model(registry: Registry, model_name: str):
 
 
 class Predictor:
-    """Loads the two models of the given runs and predicts single digits quickly.
+    """Loads the models of the given runs (one per model in mimo.tasks) and predicts single
+    digits quickly.
 
     It also loads the "is this one digit?" detector shipped in the package (mimo.serve.detector),
-    whatever registry the runs come from; pass `detector` to use another one.
+    whatever registry the runs come from; pass `detector` to use another one. `runs` and
+    `models` are keyed by model name.
     """
 
     def __init__(
         self,
-        color_run: Run,
-        sum_run: Run,
-        color_model=None,
-        sum_model=None,
+        runs: Mapping[str, Run],
+        models: Mapping | None = None,
         notes=(),
         detector=None,
     ):
-        import tensorflow as tf
-
         from mimo.models import load_model
         from mimo.serve.detector import DigitDetector
 
-        self.color_run, self.sum_run = color_run, sum_run
+        models = models or {}
+        self.runs = {name: runs[name] for name in TASKS}
         self.notes = list(notes)  # what had to be skipped to find usable models
         self.detector = detector or DigitDetector.load()
-        self._color_model = color_model or load_model(color_run.model_path)
-        self._sum_model = sum_model or load_model(sum_run.model_path)
-        self._color_fn = tf.function(lambda image: self._color_model(image, training=False))
-        self._sum_fn = tf.function(
-            lambda image, number: self._sum_model(
-                {"image": image, "number": number}, training=False
-            )
-        )
+        self.models = {
+            name: models[name] if models.get(name) is not None else load_model(run.model_path)
+            for name, run in self.runs.items()
+        }
+        self._functions = {name: _fast_call(model) for name, model in self.models.items()}
         self._warm_up()
 
     @classmethod
@@ -144,63 +150,55 @@ class Predictor:
         """The active run of each model, falling back to the newest loadable run of a model whose
         active file is damaged (see `notes`). Raises RegistryError if a model has no usable run."""
         registry = registry or Registry()
-        color_run, color_model, color_notes = load_usable_model(registry, "color")
-        sum_run, sum_model, sum_notes = load_usable_model(registry, "sum")
-        return cls(color_run, sum_run, color_model, sum_model, color_notes + sum_notes)
+        runs, models, notes = {}, {}, []
+        for name in TASKS:
+            runs[name], models[name], skipped = load_usable_model(registry, name)
+            notes += skipped
+        return cls(runs, models, notes)
 
     @property
-    def run_ids(self) -> tuple[str, str]:
-        return self.color_run.run_id, self.sum_run.run_id
+    def run_ids(self) -> tuple[str, ...]:
+        """The runs' ids, in the order of mimo.tasks.TASKS."""
+        return tuple(run.run_id for run in self.runs.values())
 
     def _warm_up(self) -> None:
-        """Trace both functions once so the first real prediction is fast."""
-        self._color_fn(np.zeros((1, 28, 28, 3), np.float32))
-        self._sum_fn(np.zeros((1, 28, 28, 1), np.float32), np.zeros((1, NUM_NUMBERS), np.float32))
+        """Trace every model's function once so the first real prediction is fast."""
+        for name, function in self._functions.items():
+            shapes = TASKS[name].input_shapes()
+            function({key: np.zeros((1, *shape), np.float32) for key, shape in shapes.items()})
 
     def predict(self, prepared, number: int) -> Prediction:
         """prepared: a mimo.serve.preprocess.PreparedDigit; number: the random number 0-9."""
         if not 0 <= int(number) < NUM_NUMBERS:
             raise ValueError(f"number must be 0-9, got {number}")
-        rgb = np.asarray(prepared.rgb, np.float32)[None]
+        models = {}
+        for name, model_task in TASKS.items():
+            inputs = model_task.serving_inputs(prepared, int(number))
+            outputs = self._functions[name]({key: value[None] for key, value in inputs.items()})
+            models[name] = decode(model_task, outputs)
         grey = np.asarray(prepared.grey, np.float32)[None, ..., None]
-        color_out = self._color_fn(rgb)
-        sum_out = self._sum_fn(grey, encode_number([int(number)]))
         score = self.detector.score(grey)
         return Prediction(
             number=int(number),
-            color_model=_color_prediction(color_out),
-            sum_model=_sum_prediction(sum_out),
+            models=models,
             is_digit=self.detector.is_digit(score),
             digit_score=score,
         )
 
 
-def _color_prediction(outputs) -> ColorPrediction:
-    digit_probs = np.asarray(outputs["digit"])[0]
-    p_green = float(np.asarray(outputs["color"]).reshape(-1)[0])
-    color_probs = np.array([1.0 - p_green, p_green])
-    color = int(p_green >= 0.5)
-    return ColorPrediction(
-        digit=int(digit_probs.argmax()),
-        digit_confidence=float(digit_probs.max()),
-        digit_probs=digit_probs,
-        color=COLOR_NAMES[color],
-        color_confidence=float(color_probs[color]),
-        color_probs=color_probs,
-    )
+def _fast_call(model):
+    """The model as a tf.function of its inputs dict (one trace per input shape), instead of
+    model.predict() and its per-call setup."""
+    import tensorflow as tf
+
+    return tf.function(lambda inputs: model(pack(inputs), training=False))
 
 
-def _sum_prediction(outputs) -> SumPrediction:
-    digit_probs = np.asarray(outputs["digit"])[0]
-    sum_probs = np.asarray(outputs["sum"])[0]
-    return SumPrediction(
-        digit=int(digit_probs.argmax()),
-        digit_confidence=float(digit_probs.max()),
-        digit_probs=digit_probs,
-        sum=int(sum_probs.argmax()),
-        sum_confidence=float(sum_probs.max()),
-        sum_probs=sum_probs,
-    )
-
-
-__all__ = ["Predictor", "Prediction", "ColorPrediction", "SumPrediction", "RegistryError"]
+__all__ = [
+    "Predictor",
+    "Prediction",
+    "ModelPrediction",
+    "HeadResult",
+    "decode",
+    "RegistryError",
+]

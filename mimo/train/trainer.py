@@ -1,4 +1,4 @@
-"""Train a model and write a complete run into the registry.
+"""Train a model from a TrainConfig (mimo.train.config) and write a complete run into the registry.
 
 The story of one run, top to bottom:
 1. Load MNIST (mimo.train.data) and hold out a stratified validation split from the training split.
@@ -16,83 +16,22 @@ from __future__ import annotations
 import io
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from mimo.config import MODEL_NAMES
 from mimo.runs import artifacts
 from mimo.runs.registry import Registry, Run, new_run_id
+from mimo.train.config import TrainConfig
 from mimo.train.data import Mnist, load_mnist, stratified_split
 
-VALIDATION_FRACTION = 0.05
-VALIDATION_SPLIT_SEED = 99
-TEST_PAIRS_SEED = 2024
-VALIDATION_PAIRS_SEED = 2025
-WARMUP_EPOCHS = 1
-PROGRESS_BATCH_INTERVAL_S = 0.5
-# The training recipe's defaults (see TrainConfig).
-ELASTIC_PROB = 0.5
-EMA_FRACTION = 0.15
-DIGIT_LABEL_SMOOTHING = 0.1
-BN_RECALIBRATION_BATCHES = 50
-
-
-@dataclass
-class TrainConfig:
-    model: str = "color"
-    epochs: int = 30
-    batch_size: int = 128
-    learning_rate: float = 3e-3
-    train_size: int | None = None  # None: the whole training split
-    augment: bool = True
-    seed: int = 0
-    data_path: str | None = None
-    allow_download: bool = True
-    # Share of training images that get an elastic distortion (only when augment is on).
-    elastic_prob: float = ELASTIC_PROB
-    # The weight average covers about this fraction of the last training steps (0: no EMA).
-    ema_fraction: float = EMA_FRACTION
-    digit_label_smoothing: float = DIGIT_LABEL_SMOOTHING
-    # Training batches run after fit() to re-estimate batch-norm statistics (with EMA only).
-    bn_recalibration_batches: int = BN_RECALIBRATION_BATCHES
-    # A run id in the registry to start from (same model): fine-tune instead of training anew.
-    init_from: str | None = None
-    extra: dict = field(default_factory=dict)
-
-    def validate(self) -> TrainConfig:
-        """Raise ValueError with a clear message for a value that cannot work."""
-        if self.model not in MODEL_NAMES:
-            raise ValueError(f"model must be one of {', '.join(MODEL_NAMES)}")
-        if not 1 <= self.epochs <= 1000:
-            raise ValueError("epochs must be between 1 and 1000")
-        if not 1 <= self.batch_size <= 4096:
-            raise ValueError("batch size must be between 1 and 4096")
-        if not 0 < self.learning_rate <= 1:
-            raise ValueError("learning rate must be in (0, 1]")
-        if self.train_size is not None and self.train_size < 100:
-            raise ValueError("training-set size must be at least 100 images")
-        if not 0 <= self.elastic_prob <= 1:
-            raise ValueError("elastic-distortion probability must be in [0, 1]")
-        if not 0 <= self.ema_fraction <= 1:
-            raise ValueError("EMA fraction must be in [0, 1]")
-        if not 0 <= self.digit_label_smoothing < 1:
-            raise ValueError("digit label smoothing must be in [0, 1)")
-        if not 0 <= self.bn_recalibration_batches <= 10_000:
-            raise ValueError("batch-norm recalibration batches must be between 0 and 10000")
-        return self
-
-    def ema_momentum(self, steps_per_epoch: int) -> float | None:
-        """EMA momentum whose horizon (1 / (1 - momentum)) is ema_fraction of all steps.
-
-        Keras's EMA has no bias correction, so a fixed momentum would keep the initial weights
-        in the average of a short run; tying the horizon to the run length avoids that.
-        """
-        if self.ema_fraction <= 0:
-            return None
-        horizon = max(2.0, self.ema_fraction * steps_per_epoch * self.epochs)
-        return 1.0 - 1.0 / horizon
+VALIDATION_FRACTION = 0.05  # of the training split, held out (stratified) for validation
+VALIDATION_SPLIT_SEED = 99  # which images are held out
+TEST_PAIRS_SEED = 2024  # the test set's fixed colours/numbers
+VALIDATION_PAIRS_SEED = 2025  # the validation set's fixed colours/numbers
+WARMUP_EPOCHS = 1  # the learning rate rises to its peak over this many epochs
+PROGRESS_BATCH_INTERVAL_S = 0.5  # at most one 'batch' progress event per this many seconds
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,21 +118,24 @@ def train(
     run_id: str | None = None,
     activate: bool = False,
 ) -> Run:
-    """Train, evaluate and publish one run. Returns the published run."""
+    """Train, evaluate and publish one run. Returns the published run.
+
+    `config` is trained as given: its values were checked where they came in (TrainConfig.validate,
+    by the command line and the Retrain form).
+    """
     import keras
 
     from mimo import models
     from mimo.train.evaluation import evaluate_model
     from mimo.train.pipelines import evaluation_dataset, fixed_pairs, training_dataset
 
-    config.validate()
     registry = registry or Registry()
     run_id = run_id or new_run_id(config.model)
     staging = registry.staging_dir(run_id)
     progress = staging / artifacts.PROGRESS
     timings = {}
     try:
-        append_event(progress, event="start", run_id=run_id, config=asdict(config))
+        append_event(progress, event="start", run_id=run_id, config=config.to_dict())
         started = time.monotonic()
         data = load_mnist(config.data_path, allow_download=config.allow_download)
         splits = make_splits(data, config.train_size, config.seed)
@@ -353,7 +295,7 @@ def _val_metrics(model, val_ds) -> dict:
 def write_run_files(folder, model, config, history, metrics, confusion, sample) -> None:
     folder = Path(folder)
     model.save(folder / "model.keras")
-    artifacts.write_json(folder, artifacts.CONFIG, asdict(config))
+    artifacts.write_json(folder, artifacts.CONFIG, config.to_dict())
     epochs = len(next(iter(history.values())))
     artifacts.write_history(
         folder,

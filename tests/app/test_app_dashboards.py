@@ -74,7 +74,7 @@ def correct_flags(run_dir: Path, model: str) -> np.ndarray:
 # -------------------------------------------------------------------------------------------
 
 
-def test_page_shows_the_active_colour_run(registry):
+def test_page_shows_the_active_color_run(registry):
     at = open_page()
     run = registry.active_run("color")
     expected = artifacts.read_json(run.path, artifacts.METRICS)

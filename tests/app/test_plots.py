@@ -16,6 +16,7 @@ from mimo.app.plots.curves import history_heads, learning_curves_figure
 from mimo.config import DEFAULT_REGISTRY_DIR as SOURCE_REGISTRY  # the shipped runs
 from mimo.runs.registry import Registry
 from mimo.runs.view import load_run_view
+from mimo.tasks import task
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +32,9 @@ def views():
 
 
 def _correct(samples: dict, model: str) -> np.ndarray:
-    second = "color" if model == "color" else "sum"
-    return (samples["digit_true"] == samples["digit_pred"]) & (
-        samples[f"{second}_true"] == samples[f"{second}_pred"]
-    )
+    """Every head of the model right."""
+    heads = task(model).head_names
+    return np.logical_and.reduce([samples[f"{h}_true"] == samples[f"{h}_pred"] for h in heads])
 
 
 # -- learning curves ------------------------------------------------------------------------
@@ -119,7 +119,7 @@ def test_confusion_heatmap_shows_counts_or_row_shares(views, model, head, size):
     assert counts_fig.data[0].zmax == counts.max()
 
 
-def test_colour_confusion_is_labelled_with_colour_names():
+def test_color_confusion_is_labelled_with_color_names():
     assert class_labels("color") == ["red", "green"]
     with pytest.raises(ValueError):
         confusion_figure([[1, 2, 3], [4, 5, 6]])
@@ -139,7 +139,7 @@ def _decoded_grid(fig) -> np.ndarray:
 
 
 @pytest.mark.parametrize("model", ["color", "sum"])
-def test_grid_colours_each_sample_by_whether_every_head_is_right(views, model):
+def test_grid_colors_each_sample_by_whether_every_head_is_right(views, model):
     samples = views[model].samples
     correct = _correct(samples, model)
     cards = grid.sample_cards(samples, model)
@@ -163,15 +163,15 @@ def test_grid_colours_each_sample_by_whether_every_head_is_right(views, model):
         assert tuple(image[y + grid.TILE - 1, x + grid.TILE - 1]) == expected
 
 
-def test_colour_samples_are_painted_in_their_colour(views):
+def test_color_samples_are_painted_in_their_color(views):
     samples = views["color"].samples
     cards = grid.sample_cards(samples, "color")
-    for card, grey, colour in zip(cards, samples["image"], samples["color_in"], strict=True):
-        np.testing.assert_array_equal(card.image[..., int(colour)], grey)
-        assert card.image[..., 1 - int(colour)].max() == 0 and card.image[..., 2].max() == 0
+    for card, grey, color in zip(cards, samples["image"], samples["color_in"], strict=True):
+        np.testing.assert_array_equal(card.image[..., int(color)], grey)
+        assert card.image[..., 1 - int(color)].max() == 0 and card.image[..., 2].max() == 0
     truth = zip(cards, samples["digit_true"], samples["color_true"], strict=True)
-    for card, digit, colour in truth:
-        assert card.caption.startswith(f"true {digit} {('red', 'green')[colour]}<br>pred ")
+    for card, digit, color in truth:
+        assert card.caption.startswith(f"true {digit} {('red', 'green')[color]}<br>pred ")
 
 
 def test_sum_captions_show_the_number_and_the_sum(views):

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image, features
 
+from mimo.procinfo import read_stat
 from mimo.serve import decode
 from mimo.serve.decode import checks, limits
 from mimo.serve.decode import pool as decode_pool
@@ -244,7 +245,7 @@ def test_no_worker_outlives_its_process(tmp_path, digit):
     path.write_bytes(jpeg_photo(digit))
     script = (
         "import sys, time\n"
-        "from mimo import decode\n"
+        "from mimo.serve import decode\n"
         "from mimo.serve.preprocess import prepare\n"
         f"prepare({str(path)!r})\n"
         "print(*decode.pool.POOL.worker_pids(), flush=True)\n"
@@ -270,11 +271,8 @@ def test_no_worker_outlives_its_process(tmp_path, digit):
 
 
 def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[-1][0] != "Z"
-    except FileNotFoundError:
-        return False
+    stat = read_stat(pid)
+    return stat is not None and not stat.zombie
 
 
 def test_decoded_pixels_come_back_compact(digit):

@@ -15,7 +15,9 @@ from PIL import Image
 from mimo.serve.detector import DETECTOR_DIR, DigitDetector
 from mimo.serve.predictor import Predictor
 from mimo.serve.preprocess import prepare
-from mimo.train import detector_data as dd
+from mimo.train.detector_data import negative_picture
+from mimo.train.glyphs import HELD_OUT_LETTERS, LETTERS, SHAPES
+from mimo.train.not_digits import NEGATIVE_FAMILIES, digits_side_by_side, glyph_mask
 from tests.support import ROOT
 from tests.support.digit_images import canvas_picture, encode
 
@@ -35,11 +37,11 @@ def on_canvas(mask: np.ndarray) -> np.ndarray:
 def scribble() -> np.ndarray:
     t = np.linspace(0, 1, 80)
     loops = [(0.1 + 0.8 * s + 0.12 * np.cos(30 * s), 0.5 + 0.35 * np.sin(30 * s)) for s in t]
-    return dd.glyph_mask([loops], box=(20, 50, 240, 180), width=14)
+    return glyph_mask([loops], box=(20, 50, 240, 180), width=14)
 
 
 def dot() -> np.ndarray:
-    return dd.glyph_mask([[(0.5, 0.5), (0.5, 0.5)]], box=(100, 100, 60, 60), width=30)
+    return glyph_mask([[(0.5, 0.5), (0.5, 0.5)]], box=(100, 100, 60, 60), width=30)
 
 
 def test_the_shipped_detector_is_in_the_package_with_its_figures():
@@ -62,20 +64,20 @@ def test_real_digits_drawn_on_the_canvas_are_not_flagged(predictor, mnist_small)
 
 def test_a_single_stroke_standing_up_is_a_one_not_a_line(predictor):
     for stroke in ([(0.5, 0), (0.52, 1)], [(0.6, 0), (0.4, 1)]):
-        result = predictor.predict(prepare(on_canvas(dd.glyph_mask([stroke], width=20))), 0)
+        result = predictor.predict(prepare(on_canvas(glyph_mask([stroke], width=20))), 0)
         assert result.is_digit, f"digit_score {result.digit_score:.3f}"
 
 
 @pytest.mark.parametrize(
     "name, mask",
     [
-        ("letter E", lambda digits: dd.glyph_mask(dd.LETTERS["E"])),
-        ("letter K", lambda digits: dd.glyph_mask(dd.LETTERS["K"], width=18)),
-        ("star", lambda digits: dd.glyph_mask(dd.SHAPES["star"], width=12)),
+        ("letter E", lambda digits: glyph_mask(LETTERS["E"])),
+        ("letter K", lambda digits: glyph_mask(LETTERS["K"], width=18)),
+        ("star", lambda digits: glyph_mask(SHAPES["star"], width=12)),
         ("scribble", lambda digits: scribble()),
-        ("two digits", lambda digits: dd.digits_side_by_side(digits[:2])),
+        ("two digits", lambda digits: digits_side_by_side(digits[:2])),
         ("a dot", lambda digits: dot()),
-        ("a horizontal line", lambda digits: dd.glyph_mask([[(0, 0.5), (1, 0.5)]], width=20)),
+        ("a horizontal line", lambda digits: glyph_mask([[(0, 0.5), (1, 0.5)]], width=20)),
     ],
 )
 def test_things_that_are_not_one_digit_are_flagged(predictor, mnist_small, name, mask):
@@ -89,7 +91,7 @@ def test_predict_json_lines_carry_is_digit(tmp_path, mnist_small):
     digit = tmp_path / "digit.png"
     Image.fromarray(mnist_small.x_test[0]).save(digit)
     letter = tmp_path / "letter.png"
-    letter.write_bytes(encode(on_canvas(dd.glyph_mask(dd.LETTERS["E"]))))
+    letter.write_bytes(encode(on_canvas(glyph_mask(LETTERS["E"]))))
     done = subprocess.run(
         [sys.executable, "-m", "mimo", "predict", "--json", "--number", "2", digit, letter],
         cwd=ROOT,
@@ -109,8 +111,8 @@ def test_held_out_variants_are_never_drawn_for_training():
     digits = np.zeros((4, 28, 28), np.uint8)
     for _ in range(30):
         for held_out in (False, True):
-            picture, family = dd.negative_picture(rng, held_out=held_out, digits=digits)
-            assert family in dd.NEGATIVE_FAMILIES
+            picture, family = negative_picture(rng, held_out=held_out, digits=digits)
+            assert family in NEGATIVE_FAMILIES
             assert picture is not None
-    letters = {c for c in dd.LETTERS if c not in dd.HELD_OUT_LETTERS}
-    assert letters and not letters & dd.HELD_OUT_LETTERS
+    letters = {c for c in LETTERS if c not in HELD_OUT_LETTERS}
+    assert letters and not letters & HELD_OUT_LETTERS

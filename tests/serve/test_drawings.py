@@ -45,8 +45,9 @@ def test_real_drawings_are_read_not_refused(predictor, digits, render):
     for image, label in zip(images, labels, strict=True):
         color = ("red", "green")[int(rng.integers(2))]
         prediction = predictor.predict(prepare(render(image, color, rng)), number=4)
-        if prediction.color_model.digit != label or prediction.color_model.color != color:
-            wrong.append((int(label), prediction.color_model.digit))
+        read = prediction.models["color"]
+        if read.value("digit") != label or read.value("color") != color:
+            wrong.append((int(label), read.value("digit")))
     assert len(wrong) <= MAX_WRONG, f"(true, read) pairs: {wrong}"
 
 

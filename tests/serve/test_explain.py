@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mimo.models import load_model
-from mimo.serve.explain import Explainer, explain_color, explain_sum, recoloured
+from mimo.serve.explain import Explainer, explain, recolored
 from mimo.serve.predictor import Predictor
 from mimo.serve.preprocess import prepare
 from tests.support.digit_images import canvas_picture
@@ -25,12 +25,12 @@ def predictor(shipped_registry):
 
 @pytest.fixture(scope="module")
 def color_explainer(predictor):
-    return Explainer(load_model(predictor.color_run.model_path))
+    return Explainer(load_model(predictor.runs["color"].model_path))
 
 
 @pytest.fixture(scope="module")
 def sum_explainer(predictor):
-    return Explainer(load_model(predictor.sum_run.model_path))
+    return Explainer(load_model(predictor.runs["sum"].model_path))
 
 
 @pytest.fixture(scope="module")
@@ -44,19 +44,22 @@ def prepared_digits(mnist_small):
     ]
 
 
-def test_each_head_gets_a_map_and_digit_and_colour_heads_look_at_different_things(
+def test_each_head_gets_a_map_and_digit_and_color_heads_look_at_different_things(
     predictor, color_explainer, sum_explainer, prepared_digits
 ):
     prepared, _ = prepared_digits[0]
     prediction = predictor.predict(prepared, number=6)
-    color_maps = explain_color(color_explainer, prediction.color_model, prepared)
+    color_maps, color_split = explain(color_explainer, prediction.models["color"], prepared, 6)
     assert [m.head for m in color_maps] == ["digit", "color"]
+    assert color_maps[1].answer == prediction.models["color"].heads["color"].value  # "red"
+    assert color_split == {"image": 1.0}  # one input carries everything
     assert all(m.pixels.shape == (28, 28) and np.abs(m.pixels).sum() > 0 for m in color_maps)
-    digit_map, colour_map = (m.pixels.ravel() for m in color_maps)
-    assert np.corrcoef(digit_map, colour_map)[0, 1] < 0.9
+    digit_map, color_map = (m.pixels.ravel() for m in color_maps)
+    assert np.corrcoef(digit_map, color_map)[0, 1] < 0.9
 
-    sum_maps, split = explain_sum(sum_explainer, prediction.sum_model, prepared, 6)
+    sum_maps, split = explain(sum_explainer, prediction.models["sum"], prepared, 6)
     assert [m.head for m in sum_maps] == ["digit", "sum"]
+    assert all(m.pixels.shape == (28, 28) for m in sum_maps)
     assert set(split) == {"image", "number"}
     assert sum(split.values()) == pytest.approx(1.0)
     assert 0 < split["number"] < 1
@@ -68,18 +71,19 @@ def test_deleting_the_most_attributed_pixels_hurts_more_than_deleting_random_ink
     rng = np.random.default_rng(0)
     drop_top, drop_random = [], []
     for prepared, _ in prepared_digits:
-        prediction = predictor.predict(prepared, 0).color_model
-        attribution = explain_color(color_explainer, prediction, prepared)[0].pixels
+        prediction = predictor.predict(prepared, 0).models["color"]
+        attribution = explain(color_explainer, prediction, prepared, 0)[0][0].pixels
         ink = np.flatnonzero(prepared.grey.ravel() > 0.1)
         count = max(1, int(DELETED * ink.size))
         top = ink[np.argsort(attribution.ravel()[ink])[::-1][:count]]
         chance = rng.choice(ink, count, replace=False)
-        before = float(prediction.digit_probs[prediction.digit])
+        digit = prediction.heads["digit"]
+        before = float(digit.probs[digit.index])
         for chosen, drops in ((top, drop_top), (chance, drop_random)):
             rgb = prepared.rgb.reshape(-1, 3).copy()
             rgb[chosen] = 0.0
             out = color_explainer.model(rgb.reshape(1, 28, 28, 3), training=False)
-            drops.append(before - float(np.asarray(out["digit"])[0, prediction.digit]))
+            drops.append(before - float(np.asarray(out["digit"])[0, digit.index]))
     assert np.mean(drop_top) > np.mean(drop_random) + 0.05, (
         np.mean(drop_top),
         np.mean(drop_random),
@@ -108,13 +112,13 @@ def test_feature_maps_of_every_residual_block(color_explainer, prepared_digits):
     assert all(b.maps.shape[0] == 8 and b.maps.min() >= 0 and b.maps.max() <= 1 for b in blocks)
 
 
-def test_the_digit_answer_survives_recolouring(predictor, prepared_digits):
+def test_the_digit_answer_survives_recoloring(predictor, prepared_digits):
     """Multi-task sharing should not make the digit depend on the ink."""
     agree = 0
     for prepared, _ in prepared_digits:
-        rgb = recoloured(prepared.rgb)
+        rgb = recolored(prepared.rgb)
         assert rgb[..., 0].sum() == pytest.approx(prepared.rgb[..., 1].sum())
-        first = predictor.predict(prepared, 0).color_model.digit
+        first = predictor.predict(prepared, 0).models["color"].value("digit")
         other = predictor.predict(type(prepared)(rgb, prepared.grey, prepared.ink_rgb), 0)
-        agree += other.color_model.digit == first
+        agree += other.models["color"].value("digit") == first
     assert agree >= len(prepared_digits) - 1

@@ -44,7 +44,7 @@ import json, resource, statistics, sys, threading
 import numpy, PIL.Image  # the baseline: numpy and Pillow imported
 from mimo.serve import decode
 from mimo.serve.preprocess import InputError, prepare
-from mimo.app.process_tuning import hand_big_buffers_back_when_freed
+from mimo.serve.decode.memory import hand_big_buffers_back_when_freed
 
 hand_big_buffers_back_when_freed()  # as the server does at start (app.py's lifespan)
 

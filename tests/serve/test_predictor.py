@@ -1,5 +1,6 @@
 """Both shipped models through the Predictor: real digits, the fast path, damaged files."""
 
+import pickle
 import shutil
 
 import numpy as np
@@ -20,19 +21,19 @@ def predictor(shipped_registry):
     return Predictor.from_registry(shipped_registry)
 
 
-def test_both_models_read_real_digits_in_both_colours(predictor, mnist_small):
+def test_both_models_read_real_digits_in_both_colors(predictor, mnist_small):
     images, labels = mnist_small.x_test[:DIGITS], mnist_small.y_test[:DIGITS]
     right = 0
     for i, (image, label) in enumerate(zip(images, labels, strict=True)):
-        colour = i % 2
-        rgb = (colorize(image[None], [colour])[0] * 255).astype(np.uint8)
+        color = i % 2
+        rgb = (colorize(image[None], [color])[0] * 255).astype(np.uint8)
         number = i % 10
         result = predictor.predict(prepare(rgb), number)
-        assert result.color_model.color == ("red", "green")[colour]
+        assert result.models["color"].value("color") == ("red", "green")[color]
         right += (
-            result.color_model.digit == label
-            and result.sum_model.digit == label
-            and result.sum_model.sum == label + number
+            result.models["color"].value("digit") == label
+            and result.models["sum"].value("digit") == label
+            and result.models["sum"].value("sum") == label + number
         )
     assert right >= DIGITS - 1
     assert predictor.notes == []
@@ -41,12 +42,17 @@ def test_both_models_read_real_digits_in_both_colours(predictor, mnist_small):
 def test_fast_path_matches_model_predict(predictor, mnist_small):
     prepared = prepare(mnist_small.x_test[0])
     fast = predictor.predict(prepared, 4)
-    slow = predictor._sum_model.predict(
+    slow = predictor.models["sum"].predict(
         {"image": prepared.grey[None, ..., None], "number": encode_number([4])}, verbose=0
     )
-    np.testing.assert_allclose(fast.sum_model.sum_probs, slow["sum"][0], atol=1e-5)
-    slow_color = predictor._color_model.predict(prepared.rgb[None], verbose=0)
-    np.testing.assert_allclose(fast.color_model.digit_probs, slow_color["digit"][0], atol=1e-5)
+    np.testing.assert_allclose(fast.models["sum"].heads["sum"].probs, slow["sum"][0], atol=1e-5)
+    slow_color = predictor.models["color"].predict(prepared.rgb[None], verbose=0)
+    fast_digit = fast.models["color"].heads["digit"].probs
+    np.testing.assert_allclose(fast_digit, slow_color["digit"][0], atol=1e-5)
+    p_green = float(slow_color["color"][0, 0])
+    np.testing.assert_allclose(
+        fast.models["color"].heads["color"].probs, [1 - p_green, p_green], atol=1e-5
+    )
 
 
 def test_number_out_of_range_is_rejected(predictor, mnist_small):
@@ -65,10 +71,11 @@ def test_a_damaged_active_model_falls_back_to_another_usable_run(tmp_registry, m
     shutil.copytree(active.path, tmp_registry.runs_dir / newest_id)
     _damage(active.path)
     predictor = Predictor.from_registry(Registry(tmp_registry.root))
-    assert predictor.color_run.run_id == newest_id
+    assert predictor.runs["color"].run_id == newest_id
+    assert predictor.run_ids == (newest_id, tmp_registry.active_run("sum").run_id)
     assert any(active.run_id in note and "cannot be loaded" in note for note in predictor.notes)
     result = predictor.predict(prepare(mnist_small.x_test[0]), 1)
-    assert result.color_model.digit == mnist_small.y_test[0]
+    assert result.models["color"].value("digit") == mnist_small.y_test[0]
 
 
 def test_no_usable_model_gives_a_clear_error(tmp_registry):
@@ -85,3 +92,27 @@ def test_predictions_say_whether_the_input_is_one_digit(predictor, mnist_small):
     row = result.to_json()
     assert row["is_digit"] is True
     assert set(row) >= {"number", "color_model", "sum_model", "is_digit"}
+
+
+def test_one_prediction_class_serves_both_models_and_keeps_the_json_contract(
+    predictor, mnist_small
+):
+    result = predictor.predict(prepare(mnist_small.x_test[2]), 3)
+    assert list(result.models) == ["color", "sum"]
+    row = result.to_json()
+    assert list(row) == ["number", "color_model", "sum_model", "is_digit", "digit_score"]
+    assert list(row["color_model"]) == ["digit", "digit_confidence", "color", "color_confidence"]
+    assert list(row["sum_model"]) == ["digit", "digit_confidence", "sum", "sum_confidence"]
+    for name, model in result.models.items():
+        assert row[f"{name}_model"] == model.to_json()
+        for head, answer in model.heads.items():
+            assert answer.confidence == pytest.approx(answer.probs[answer.index])
+            assert answer.probs.sum() == pytest.approx(1.0, abs=1e-4)
+            assert model.value(head) == answer.value
+    assert isinstance(row["color_model"]["color"], str) and isinstance(row["sum_model"]["sum"], int)
+    with pytest.raises(KeyError):
+        result.models["sum"].value("color")
+    # Streamlit's cache keeps predictions pickled
+    again = pickle.loads(pickle.dumps(result))
+    assert again.to_json() == row
+    assert again.models["sum"].value("sum") == result.models["sum"].value("sum")

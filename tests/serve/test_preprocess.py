@@ -99,22 +99,21 @@ def test_mnist_digits_pass_through_nearly_unchanged(digits):
     np.testing.assert_allclose(prepare(images[0][..., None]).grey, prepare(images[0]).grey)
 
 
-@pytest.mark.parametrize("colour", [0, 1], ids=["red", "green"])
-def test_colour_model_format_with_noise_keeps_digit_and_colour(digits, colour):
+@pytest.mark.parametrize("color", [0, 1], ids=["red", "green"])
+def test_color_model_format_with_noise_keeps_digit_and_color(digits, color):
     images, _ = digits
-    rng = np.random.default_rng(colour)
+    rng = np.random.default_rng(color)
     for image in images[:20]:
-        painted = colorize(image[None], [colour])[0]
-        noisy = np.maximum(painted, rng.uniform(0, 1, painted.shape) * 0.3)  # seed A's worst noise
+        painted = colorize(image[None], [color])[0]
+        # the original colour project's worst noise
+        noisy = np.maximum(painted, rng.uniform(0, 1, painted.shape) * 0.3)
         prepared = prepare(noisy)
         assert_well_formed(prepared)
         assert corr(prepared.grey, image / 255.0) > 0.95
         background = image == 0
         assert prepared.grey[background].mean() < 0.03  # the noise is gone
         channels = prepared.rgb.sum(axis=(0, 1))
-        assert (
-            channels.argmax() == colour and channels[colour] > 2 * np.delete(channels, colour).max()
-        )
+        assert channels.argmax() == color and channels[color] > 2 * np.delete(channels, color).max()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,7 +204,7 @@ def test_dark_ink_on_white_paper_is_inverted(digit, reference):
     ],
     ids=["red-canvas", "green-canvas", "red-on-black", "teal-on-black", "red-ink", "green-ink"],
 )
-def test_stroke_colour_is_kept_on_black(digit, reference, make, channel):
+def test_stroke_color_is_kept_on_black(digit, reference, make, channel):
     prepared = prepare(make(digit))
     assert_well_formed(prepared)
     assert corr(prepared.grey, reference) > 0.85
@@ -218,7 +217,7 @@ def test_stroke_colour_is_kept_on_black(digit, reference, make, channel):
 
 def test_black_strokes_on_a_transparent_canvas_count_as_ink(digit, reference):
     # Ink only in the alpha channel (black pen on a transparent layer).
-    prepared = prepare(canvas(digit, colour=(0, 0, 0)))
+    prepared = prepare(canvas(digit, color=(0, 0, 0)))
     assert corr(prepared.grey, reference) > 0.9
     np.testing.assert_allclose(prepared.rgb[..., 0], prepared.grey)  # shown white on black
 
@@ -236,8 +235,8 @@ def test_prepared_canvas_digits_classify_like_the_originals(mnist, digits):
         size = int(rng.integers(70, 180))
         top, left = (int(v) for v in rng.integers(0, 280 - size, 2))
         renderings["original"].append(image / 255.0)
-        colour = (RED_PEN, GREEN_PEN)[i % 2]
-        renderings["canvas"].append(prepare(canvas(image, colour, 280, top, left, size)).grey)
+        color = (RED_PEN, GREEN_PEN)[i % 2]
+        renderings["canvas"].append(prepare(canvas(image, color, 280, top, left, size)).grey)
         box = (left, top, left + size, top + size)
         photo = jpeg_photo(image, ink=(BLUE_INK, (20, 20, 20))[i % 2], size=(400, 300), box=box)
         renderings["photo"].append(prepare(photo).grey)

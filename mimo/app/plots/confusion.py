@@ -7,17 +7,16 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from mimo.encoding import COLOR_NAMES
+from mimo.tasks import HEADS
 
-CLASS_LABELS = {
-    "digit": [str(d) for d in range(10)],
-    "color": list(COLOR_NAMES),
-    "sum": [str(s) for s in range(19)],
-}
+# A matrix of more classes than this (the 19 sums) gets smaller text and a taller figure; the
+# Dashboards page gives it the full width.
+LARGE_MATRIX = 12
 
 
 def class_labels(head: str) -> list[str]:
-    return list(CLASS_LABELS[head])
+    """A head's classes as the axes show them: digits, colour names, sums."""
+    return list(HEADS[head].labels)
 
 
 def normalise_rows(matrix) -> np.ndarray:
@@ -58,7 +57,7 @@ def confusion_figure(
             y=labels,
             text=text,
             texttemplate="%{text}",
-            textfont={"size": 9 if size > 12 else 12},
+            textfont={"size": 9 if size > LARGE_MATRIX else 12},
             customdata=np.dstack([counts, shares]).tolist(),
             hovertemplate=(
                 "true %{y}, predicted %{x}<br>%{customdata[0]:d} images"
@@ -88,7 +87,7 @@ def confusion_figure(
     )
     fig.update_layout(
         title=title or ("Row-normalised" if normalised else "Counts"),
-        height=640 if size > 12 else 400,
+        height=640 if size > LARGE_MATRIX else 400,
         margin={"t": 60, "l": 60, "r": 20, "b": 50},
     )
     return fig

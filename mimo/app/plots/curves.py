@@ -11,12 +11,16 @@ from collections.abc import Mapping
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-HEAD_ORDER = ("digit", "color", "sum")
-HEAD_TITLES = {"digit": "Digit head", "color": "Colour head", "sum": "Sum head"}
-METRIC_TITLES = {"loss": "Loss", "accuracy": "Accuracy"}
+from mimo.tasks import HEADS
+
+HEAD_ORDER = tuple(HEADS)  # the heads of every model (mimo.tasks), digit first
+HEAD_TITLES = {name: f"{head.title} head" for name, head in HEADS.items()}
+# The curves' metrics: what Keras records per head and epoch (not the test metrics of a run,
+# whose titles are mimo.tasks.METRIC_TITLES).
+CURVE_TITLES = {"loss": "Loss", "accuracy": "Accuracy"}
 SPLITS = (("train", "", "solid"), ("validation", "val_", "dash"))
-SPLIT_COLOURS = {"train": "#1f77b4", "validation": "#ff7f0e"}
-RUN_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+SPLIT_COLORS = {"train": "#1f77b4", "validation": "#ff7f0e"}
+RUN_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 
 
 def history_heads(history: Mapping) -> list[str]:
@@ -24,7 +28,7 @@ def history_heads(history: Mapping) -> list[str]:
     found = set()
     for key in history:
         name = key.removeprefix("val_")
-        for metric in METRIC_TITLES:
+        for metric in CURVE_TITLES:
             if name.endswith(f"_{metric}"):
                 found.add(name[: -len(metric) - 1])
     ordered = [h for h in HEAD_ORDER if h in found]
@@ -37,8 +41,8 @@ def learning_curves_figure(histories: Mapping[str, Mapping], metric: str) -> go.
     histories: run label -> history. With one run, train and validation get their own colours;
     with several, each run gets one colour and the legend names the run.
     """
-    if metric not in METRIC_TITLES:
-        raise ValueError(f"metric must be one of {', '.join(METRIC_TITLES)}")
+    if metric not in CURVE_TITLES:
+        raise ValueError(f"metric must be one of {', '.join(CURVE_TITLES)}")
     heads: list[str] = []
     for history in histories.values():
         heads += [h for h in history_heads(history) if h not in heads]
@@ -51,7 +55,7 @@ def learning_curves_figure(histories: Mapping[str, Mapping], metric: str) -> go.
     )
     several = len(histories) > 1
     for run_number, (label, history) in enumerate(histories.items()):
-        run_colour = RUN_COLOURS[run_number % len(RUN_COLOURS)]
+        run_color = RUN_COLORS[run_number % len(RUN_COLORS)]
         shown_in_legend = set()
         for col, head in enumerate(heads, start=1):
             for split, prefix, dash in SPLITS:
@@ -69,7 +73,7 @@ def learning_curves_figure(histories: Mapping[str, Mapping], metric: str) -> go.
                         legendgroup=name,
                         showlegend=name not in shown_in_legend,
                         line={
-                            "color": run_colour if several else SPLIT_COLOURS[split],
+                            "color": run_color if several else SPLIT_COLORS[split],
                             "dash": dash,
                         },
                         hovertemplate=f"{name}<br>epoch %{{x}}<br>{metric} %{{y:.4f}}"
@@ -81,11 +85,11 @@ def learning_curves_figure(histories: Mapping[str, Mapping], metric: str) -> go.
                 shown_in_legend.add(name)
     longest = max((len(h.get("epoch") or ()) for h in histories.values()), default=1)
     fig.update_xaxes(title_text="Epoch", tickformat="d", tick0=1, dtick=max(1, -(-longest // 10)))
-    fig.update_yaxes(title_text=METRIC_TITLES[metric], row=1, col=1)
+    fig.update_yaxes(title_text=CURVE_TITLES[metric], row=1, col=1)
     if metric == "accuracy":
         fig.update_yaxes(tickformat=".0%")
     fig.update_layout(
-        title=f"{METRIC_TITLES[metric]}: training vs validation",
+        title=f"{CURVE_TITLES[metric]}: training vs validation",
         hovermode="closest",
         # Below the plots, one entry per line when run names make the entries long.
         legend={

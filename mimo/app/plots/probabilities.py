@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mimo.encoding import COLOR_NAMES, NUM_DIGITS, NUM_SUMS
+from mimo.tasks import Head
 
 HEIGHT = 100  # pixels, the bars' area; the title and the class labels come on top of it
 LABEL_SPACE = 14  # pixels kept free above a full bar for its percentage
@@ -24,8 +24,6 @@ OTHER_RGB = "#b8c4d0"  # all other bars
 FADED = 0.45  # opacity of the other bars when each class has its own colour
 AXIS_RGB = "#c9d2dc"
 LABEL_RGB = "#5b6573"
-# The colour head's bars are drawn in the ink colours people pick on the page.
-INK_HEX = {"red": "#FF4B4B", "green": "#21C354"}
 SPOKEN_CLASSES = 3  # how many of the likeliest classes the screen-reader label names
 MAX_TICKS = 12  # more classes than this (the 19 sums) are labelled every other bar
 
@@ -96,18 +94,9 @@ def probability_bars(
     )
 
 
-def digit_bars(probs, title: str = "Digit probabilities") -> str:
-    """The 10 digit classes."""
-    return probability_bars(probs, [str(d) for d in range(NUM_DIGITS)], title)
-
-
-def color_bars(probs, title: str = "Colour probabilities") -> str:
-    """The colour head: red and green, each bar in its ink colour."""
+def head_bars(head: Head, probs) -> str:
+    """A head's bars, titled "<Head> probabilities": its classes in order, each bar in its class's
+    colour where the head has them (the colour head: red and green, in the page's inks)."""
     return probability_bars(
-        probs, list(COLOR_NAMES), title, bar_colors=[INK_HEX[name] for name in COLOR_NAMES]
+        probs, head.labels, f"{head.title} probabilities", bar_colors=head.class_colors or None
     )
-
-
-def sum_bars(probs, title: str = "Sum probabilities") -> str:
-    """The 19 sums 0-18."""
-    return probability_bars(probs, [str(s) for s in range(NUM_SUMS)], title)

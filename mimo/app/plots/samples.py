@@ -8,16 +8,14 @@ plus a caption under every tile with the truth, the prediction and the confidenc
 
 from __future__ import annotations
 
-import base64
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
-from PIL import Image
 
-from mimo.encoding import COLOR_NAMES, colorize
+from mimo.app.plots.png import png_data_url
+from mimo.tasks import task
 
 IMAGE = 28
 BORDER = 3
@@ -50,52 +48,55 @@ def _mark(text: str, right: bool) -> str:
 
 
 def sample_cards(samples: Mapping, model: str) -> list[SampleCard]:
-    """One card per sample. A sample is correct only when every head is right."""
+    """One card per sample. A sample is correct only when every head is right.
+
+    The captions and hover texts are worded as the model's entry in mimo.tasks says.
+    """
+    model_task = task(model)
     images = np.asarray(samples["image"])
     n = len(images)
     index = np.asarray(samples.get("index", np.arange(n))).reshape(-1)
-    second = "color" if model == "color" else "sum"
-    true_d, pred_d = np.asarray(samples["digit_true"]), np.asarray(samples["digit_pred"])
-    conf_d = np.asarray(samples["digit_confidence"], dtype=np.float64)
-    true_2, pred_2 = np.asarray(samples[f"{second}_true"]), np.asarray(samples[f"{second}_pred"])
-    conf_2 = np.asarray(samples[f"{second}_confidence"], dtype=np.float64)
-    if model == "color":
-        rgb = colorize(images, np.asarray(samples["color_in"]))
-    else:
-        grey = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images
-        rgb = np.repeat(np.asarray(grey, dtype=np.float32)[..., None], 3, axis=-1)
+    paired_key = model_task.pairing.sample_key
+    paired = np.asarray(samples[paired_key])
+    # What the model saw, in colour (the grey image input repeated over red, green and blue).
+    seen = model_task.image(images, paired)
+    rgb = np.repeat(seen, 3, axis=-1) if seen.shape[-1] == 1 else seen
     rgb = (np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)
+    heads = {
+        head: (
+            np.asarray(samples[f"{head.name}_true"]),
+            np.asarray(samples[f"{head.name}_pred"]),
+            np.asarray(samples[f"{head.name}_confidence"], dtype=np.float64),
+        )
+        for head in model_task.heads
+    }
+    truth_line, prediction_line = model_task.sample_caption
 
     cards = []
     for i in range(n):
-        digit_ok = bool(true_d[i] == pred_d[i])
-        second_ok = bool(true_2[i] == pred_2[i])
-        if model == "color":
-            true_c, pred_c = COLOR_NAMES[int(true_2[i])], COLOR_NAMES[int(pred_2[i])]
-            caption = (
-                f"true {true_d[i]} {true_c}<br>"
-                f"pred {_mark(str(pred_d[i]), digit_ok)} {_mark(pred_c, second_ok)}<br>"
-                f"{conf_d[i]:.0%} · {conf_2[i]:.0%}"
+        right = {head: bool(true[i] == pred[i]) for head, (true, pred, _) in heads.items()}
+        truth = {head.name: head.value(true[i]) for head, (true, _, _) in heads.items()}
+        truth[paired_key] = int(paired[i])
+        shown = {
+            head.name: _mark(str(head.value(pred[i])), right[head])
+            for head, (_, pred, _) in heads.items()
+        }
+        caption = "<br>".join(
+            (
+                truth_line.format(**truth),
+                prediction_line.format(**shown),
+                " · ".join(f"{conf[i]:.0%}" for _, _, conf in heads.values()),
             )
-            details = (
-                f"test image #{index[i]}<br>true: digit {true_d[i]}, colour {true_c}"
-                f"<br>predicted: digit {pred_d[i]} ({conf_d[i]:.1%}), "
-                f"colour {pred_c} ({conf_2[i]:.1%})"
-            )
-        else:
-            number = int(samples["number"][i])
-            caption = (
-                f"{true_d[i]} + {number} = {true_2[i]}<br>"
-                f"pred {_mark(str(pred_d[i]), digit_ok)}, "
-                f"sum {_mark(str(pred_2[i]), second_ok)}<br>"
-                f"{conf_d[i]:.0%} · {conf_2[i]:.0%}"
-            )
-            details = (
-                f"test image #{index[i]}<br>true: digit {true_d[i]}, number {number}, "
-                f"sum {true_2[i]}<br>predicted: digit {pred_d[i]} ({conf_d[i]:.1%}), "
-                f"sum {pred_2[i]} ({conf_2[i]:.1%})"
-            )
-        correct = digit_ok and second_ok
+        )
+        predicted = ", ".join(
+            f"{head.title.lower()} {head.value(pred[i])} ({conf[i]:.1%})"
+            for head, (_, pred, conf) in heads.items()
+        )
+        details = (
+            f"test image #{index[i]}<br>true: {model_task.sample_truth.format(**truth)}"
+            f"<br>predicted: {predicted}"
+        )
+        correct = all(right.values())
         details += f"<br><b>{CORRECT_NAME if correct else WRONG_NAME}</b>"
         cards.append(SampleCard(i, int(index[i]), rgb[i], correct, caption, details))
     return cards
@@ -130,15 +131,6 @@ def grid_image(cards: list[SampleCard], columns: int) -> np.ndarray:
     return canvas
 
 
-def png_data_uri(image: np.ndarray, scale: int = SCALE) -> str:
-    img = Image.fromarray(image)
-    if scale != 1:
-        img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
-    buffer = io.BytesIO()
-    img.save(buffer, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
 def samples_grid_figure(
     samples: Mapping,
     model: str,
@@ -167,7 +159,7 @@ def samples_grid_figure(
     width, height = grid_shape(len(cards), columns)
     fig.add_trace(
         go.Image(
-            source=png_data_uri(grid_image(cards, columns)),
+            source=png_data_url(grid_image(cards, columns), SCALE, optimize=True),
             x0=0,
             y0=0,
             dx=1 / SCALE,
@@ -176,7 +168,7 @@ def samples_grid_figure(
             name="samples",
         )
     )
-    for correct, name, colour, symbol in (
+    for correct, name, color, symbol in (
         (True, CORRECT_NAME, CORRECT_RGB, "circle"),
         (False, WRONG_NAME, WRONG_RGB, "x"),
     ):
@@ -189,7 +181,7 @@ def samples_grid_figure(
                 mode="markers",
                 name=name,
                 marker={
-                    "color": f"rgb{colour}",
+                    "color": f"rgb{color}",
                     "size": 10,
                     "symbol": symbol,
                     "line": {"color": "white", "width": 1},

@@ -12,9 +12,9 @@ import numpy as np
 from PIL import Image
 
 from mimo import config
-from mimo.app.process_tuning import hand_big_buffers_back_when_freed
 from mimo.serve.decode import slots
 from mimo.serve.decode.images import decode_to_array
+from mimo.serve.decode.memory import hand_big_buffers_back_when_freed
 from mimo.serve.decode.messages import InputError, damaged_message, too_much_memory_message
 from mimo.serve.decode.protocol import Channel
 

@@ -1,0 +1,143 @@
+"""Comparing runs: their test metrics side by side, and whether the numbers can be compared.
+
+One implementation behind both pages that compare runs: the Retrain page (a finished job against
+the active run of its model) and the Dashboards page (two runs in a table). The rows are the
+accuracy of every head the runs' models have, then every other test metric any of them recorded
+(consistency, ...), one value per run, None where a run has none. Runs tested on different test
+sets (another data source or size) get a note saying that the numbers are not strictly
+comparable. Nothing here imports Streamlit or TensorFlow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mimo.runs.registry import Registry, RegistryError
+from mimo.runs.view import (
+    MODEL_TITLES,
+    RunView,
+    count,
+    data_rows,
+    epochs_trained,
+    percent,
+    timing_rows,
+)
+from mimo.tasks import HEADS, MODEL_HEADS
+
+TEST_SET_SIZE = "n"  # in the test metrics: the number of test images, not a metric to compare
+# The Dashboards table's row titles (the Retrain page's metrics: mimo.tasks.METRIC_TITLES).
+TABLE_TITLES = {
+    **{f"{name}_accuracy": f"{head.title} accuracy" for name, head in HEADS.items()},
+    "consistency": "Consistency",
+}
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    """What is compared of one run."""
+
+    run_id: str
+    model: str
+    metrics: dict  # its test metrics (metrics.json, or run.json's test_metrics); {} if unknown
+    info: dict  # its run.json; {} if unknown
+
+    @property
+    def test_set(self) -> tuple:
+        """(data source, number of test images): runs are comparable when these agree."""
+        data = self.info.get("data")
+        source = data.get("source") if isinstance(data, dict) else None
+        n = self.metrics.get(TEST_SET_SIZE)
+        return (source if isinstance(source, str) else None, n if isinstance(n, int) else None)
+
+    def test_set_words(self) -> str:
+        source, n = self.test_set
+        source = source or "unknown data"
+        return f"{n:,} {source} images" if isinstance(n, int) else source
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    metric: str  # e.g. "digit_accuracy"
+    values: tuple[float | None, ...]  # one per run, in the order compared
+
+    @property
+    def change(self) -> float | None:
+        """The first run's value minus the second's; None when either is missing."""
+        if len(self.values) < 2 or None in self.values[:2]:
+            return None
+        return self.values[0] - self.values[1]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    runs: tuple[RunFigures, ...]
+    rows: tuple[MetricRow, ...]
+    note: str | None  # set when the runs were tested on different test sets
+
+
+def compare(runs: Sequence[RunFigures]) -> Comparison:
+    """The runs' test metrics side by side (see the module docstring)."""
+    runs = tuple(runs)
+    names = [  # accuracies first, in the order of mimo.tasks.HEADS (digit first)
+        f"{head}_accuracy" for head in HEADS if any(head in MODEL_HEADS[r.model] for r in runs)
+    ]
+    for run in runs:
+        names += [
+            name
+            for name, value in run.metrics.items()
+            if name not in names and name != TEST_SET_SIZE and _number(value) is not None
+        ]
+    rows = tuple(
+        MetricRow(name, tuple(_number(run.metrics.get(name)) for run in runs)) for name in names
+    )
+    note = None
+    if len({run.test_set for run in runs}) > 1:
+        note = (
+            "The runs were tested on different test sets "
+            f"({' against '.join(run.test_set_words() for run in runs)}), "
+            "so the numbers are not strictly comparable."
+        )
+    return Comparison(runs, rows, note)
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+# ---------------------------------------------------------------------------------------------
+# The Retrain page: a new run against the active one
+
+
+def against_active(registry: Registry, run_id: str) -> Comparison:
+    """The run beside the active run of its model; the run alone when there is no other active
+    run (none, a damaged active.json, or the run is itself the active one)."""
+    run = registry.run(run_id)
+    runs = [RunFigures(run.run_id, run.model, run.info.get("test_metrics") or {}, run.info)]
+    try:
+        active = registry.active_run(run.model)
+    except RegistryError:
+        active = None
+    if active is not None and active.run_id != run.run_id:
+        metrics = active.info.get("test_metrics") or {}
+        runs.append(RunFigures(active.run_id, active.model, metrics, active.info))
+    return compare(runs)
+
+
+# ---------------------------------------------------------------------------------------------
+# The Dashboards page: a table of runs
+
+
+def comparison_table(views: list[RunView]) -> dict[str, list[str]]:
+    """Row title -> one text value per run, for a side-by-side table."""
+    comparison = compare([RunFigures(v.run_id, v.model, v.metrics or {}, v.info) for v in views])
+    rows: dict[str, list[str]] = {"Model": [MODEL_TITLES[v.model] for v in views]}
+    rows["Created"] = [v.created for v in views]
+    for row in comparison.rows:
+        rows[TABLE_TITLES.get(row.metric, row.metric)] = [percent(x) for x in row.values]
+    rows["Test images"] = [count((v.metrics or {}).get(TEST_SET_SIZE)) for v in views]
+    rows["Epochs"] = [count(epochs_trained(v)) for v in views]
+    rows["Training images used"] = [data_rows(v.info)["Training images used"] for v in views]
+    rows["Parameters"] = [count(v.info.get("params")) for v in views]
+    rows["Training time"] = [timing_rows(v.info)["Training"] for v in views]
+    return rows
