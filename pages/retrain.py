@@ -20,7 +20,10 @@ from mimo.runs import compare
 from mimo.runs.registry import Registry, RegistryError
 from mimo.runs.view import MODEL_TITLES, percent
 from mimo.tasks import METRIC_TITLES
-from mimo.train.config import APP_LIMITS, ConfigError
+from mimo.train.config import APP_LIMITS, ConfigError, TrainConfig
+
+DEFAULTS = TrainConfig()  # the form starts from the training defaults, except for its epochs
+QUICK_EPOCHS = 3  # a first job from the page finishes in minutes
 
 st.set_page_config(page_title="Retrain · mimo", page_icon="🏋️", layout="wide")
 
@@ -94,7 +97,7 @@ def training_form_ui(enabled: bool) -> dict | None:
         left, middle, right = st.columns(3)
         epochs = left.number_input(
             "Epochs",
-            value=3,
+            value=QUICK_EPOCHS,
             step=1,
             key="retrain_epochs",
             disabled=not enabled,
@@ -112,7 +115,7 @@ def training_form_ui(enabled: bool) -> dict | None:
         )
         batch_size = middle.number_input(
             "Batch size",
-            value=128,
+            value=DEFAULTS.batch_size,
             step=16,
             key="retrain_batch_size",
             disabled=not enabled,
@@ -120,7 +123,7 @@ def training_form_ui(enabled: bool) -> dict | None:
         )
         seed = middle.number_input(
             "Seed",
-            value=0,
+            value=DEFAULTS.seed,
             step=1,
             key="retrain_seed",
             disabled=not enabled,
@@ -128,14 +131,14 @@ def training_form_ui(enabled: bool) -> dict | None:
         )
         learning_rate = right.text_input(
             "Learning rate",
-            value="0.003",
+            value=f"{DEFAULTS.learning_rate:g}",
             key="retrain_learning_rate",
             disabled=not enabled,
             help="Peak rate after a one-epoch warm-up, then cosine decay. Above 0, at most 1.",
         )
         augment = right.checkbox(
             "Augment the images",
-            value=True,
+            value=DEFAULTS.augment,
             key="retrain_augment",
             disabled=not enabled,
             help="Small random shifts, rotations and zooms while training.",
