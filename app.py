@@ -15,7 +15,8 @@ from mimo.app.support import start_warming
 
 
 def main() -> None:
-    """Predict is the landing page; every page is a script in pages/."""
+    """Predict is the landing page; every page is a script in pages/. The navigation runs along
+    the top, so the pages keep the whole width of a laptop's screen."""
     st.navigation(
         [
             st.Page(
@@ -37,7 +38,8 @@ def main() -> None:
                 icon=":material/model_training:",
                 url_path="Retrain",
             ),
-        ]
+        ],
+        position="top",
     ).run()
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from bench.load_report import summary
 from bench.load_system import CpuSnapshot, cpu_between
 from tests.support.browser import (
+    CLEAR,
     COLOR_RESULT,
     EXCEPTION,
     STROKES,
@@ -200,7 +201,7 @@ class Session:
 
     async def _clear_canvas(self, page) -> None:
         """Clear the canvas for the next digit, as a person would."""
-        button = await toolbar_button_async(page, "Reset canvas & history")
+        button = await toolbar_button_async(page, CLEAR)
         await button.click(timeout=self.result_timeout_s * 1000)
 
     async def _upload(self, page, digit: str, round_: int) -> bool:

@@ -21,11 +21,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
+from PIL import Image
 
 from mimo.app.plots.png import png_data_url
 from mimo.app.process_tuning import keep_keras_state_between_runs
 from mimo.encoding import COLOR_NAMES
 from mimo.runs.registry import Registry, RegistryError
+from mimo.serve.decode import decode
 from mimo.serve.predictor import Prediction, Predictor
 from mimo.serve.preprocess import InputError, NoDigitFound, PreparedDigit, prepare
 from mimo.tasks import DIGIT, TASKS
@@ -33,6 +35,7 @@ from mimo.tasks import DIGIT, TASKS
 PREDICTOR_CACHE_ENTRIES = 2  # the active pair, plus the previous pair while sessions switch
 IMAGE_CACHE_ENTRIES = 64
 PREDICTION_CACHE_ENTRIES = 256
+PREVIEW_SIDE = 280  # pixels: an uploaded picture's preview, the canvas's size
 INK_DOMINANCE = 1.3  # a channel this many times the other counts as the ink's colour
 HOW_TO_TRAIN = (
     "Train and activate a colour model and a sum model on the Retrain page, or from a terminal: "
@@ -161,6 +164,26 @@ def predict_image(
     prepared = _cached_prepare(digest, image_bytes)
     prediction = _cached_prediction(predictor.run_ids, digest, int(number), predictor, prepared)
     return prepared, prediction
+
+
+@st.cache_data(max_entries=IMAGE_CACHE_ENTRIES, show_spinner=False)
+def _cached_preview(digest: str, _image_bytes: bytes) -> np.ndarray | None:
+    try:
+        pixels = decode(_image_bytes)  # every guard of the prediction's own decode applies
+    except InputError:
+        return None  # the prediction says what is wrong with the file
+    rgb = pixels.rgb
+    if pixels.alpha is not None:  # transparent parts shown as white paper
+        rgb = rgb * pixels.alpha[..., None] + (1.0 - pixels.alpha[..., None])
+    image = Image.fromarray((np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
+    image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.LANCZOS)
+    return np.asarray(image)
+
+
+def upload_preview(image_bytes: bytes) -> np.ndarray | None:
+    """An uploaded picture as the page shows it (uint8 RGB, at most PREVIEW_SIDE pixels on a
+    side), or None when it cannot be decoded (the prediction then says why)."""
+    return _cached_preview(image_digest(image_bytes), image_bytes)
 
 
 def is_blank_input(error: InputError) -> bool:

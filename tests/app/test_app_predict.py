@@ -58,6 +58,18 @@ def results(at: AppTest) -> dict[str, dict[str, str]]:
     return found
 
 
+def explanations(at: AppTest) -> dict[str, str]:
+    """{model: the HTML of its explanation part}, for the explanation parts on the page."""
+    found = {}
+    for name in ("color", "sum"):
+        try:
+            block = at.container(f"{name}-model-explanation")
+        except KeyError:
+            continue
+        found[name] = " ".join(html.value for html in block.get("html"))
+    return found
+
+
 def expected(digit: int, color: str, number: int) -> dict[str, dict[str, str]]:
     return {
         COLOR_RESULT: {"Digit": str(digit), "Color": color.capitalize()},
@@ -150,9 +162,16 @@ def test_drawn_digits_get_both_results(samples):
         assert results(at) == expected(digit, color, number), f"digit {digit} in {color}"
         # Each head shows its probability bars and each model the 28x28 input it saw.
         assert waiting_cards(at) == {}  # the results took the waiting cards' place
-        shown = [html.value for html in at.get("html")]
-        assert sum(value.startswith('<figure role="img"') for value in shown) == 4
-        assert sum("data:image/png;base64," in value for value in shown) == 2
+        for key in (COLOR_RESULT, SUM_RESULT):
+            shown = [html.value for html in at.container(key).get("html")]
+            assert sum(value.startswith('<figure role="img"') for value in shown) == 2
+            assert sum("data:image/png;base64," in value for value in shown) == 1
+        # Under the cards, why: a map per head, and the sum model's image/number split.
+        explained = explanations(at)
+        assert all(html.count("<img") >= 2 for html in explained.values())
+        assert f"Digit {digit}: where the evidence is" in explained["color"]
+        split = re.search(r"image (\d+)% · number (\d+)%", explained["sum"])
+        assert split and 99 <= int(split[1]) + int(split[2]) <= 101
 
 
 def test_rolling_the_number_updates_the_sum_and_keeps_the_drawing(samples):
@@ -191,6 +210,9 @@ def test_an_uploaded_picture_gets_both_results(samples, image_format, mime, colo
     assert at.radio(key="source").value == "Upload"  # picking a file switches the input to it
     assert not at.error
     assert results(at) == expected(3, color, 5)
+    # The page shows the picture it reads, and says the drawing is not used.
+    assert len(at.container("input-area").get("image")) == 1
+    assert any("not used" in caption.value for caption in at.caption)
 
 
 def test_a_photo_of_dark_ink_on_paper_says_the_ink_is_not_red_or_green(samples):
@@ -201,6 +223,8 @@ def test_a_photo_of_dark_ink_on_paper_says_the_ink_is_not_red_or_green(samples):
     assert not at.exception, at.exception
     assert results(at)[SUM_RESULT]["Digit"] == "2"
     assert results(at)[COLOR_RESULT]["Digit"] == "2"
+    # No confident colour for ink that is neither: the card says its answer means little.
+    assert results(at)[COLOR_RESULT]["Color"] == "Neither"
     assert any("neither clearly red nor green" in text for text in texts(at.info))
 
 
@@ -274,7 +298,9 @@ def test_an_oversized_upload_is_refused_with_a_message(monkeypatch):
     at.file_uploader(key="upload").set_value(("huge.png", content, "image/png"))
     at.run()
     assert not at.exception, at.exception
-    assert any("too large" in text for text in texts(at.error))
+    # In words, where the results would be, and instead of any earlier message.
+    assert [e.value for e in at.container("predict-results").error if "too large" in e.value]
+    assert len(at.error) == 1
     assert results(at) == {}
 
 
@@ -317,6 +343,32 @@ def test_activating_another_run_takes_effect_without_a_restart(tmp_registry):
     tmp_registry.activate(new_id)
     after = load_predictor()
     assert after.run_ids == (new_id, before.run_ids[1])
+
+
+def test_each_card_names_the_run_that_answers_and_links_to_its_dashboard(samples, tmp_registry):
+    def named_runs(at):
+        return {
+            key: [link.proto.label for link in at.container(key).get("page_link")]
+            for key in (COLOR_RESULT, SUM_RESULT)
+        }
+
+    active = tmp_registry.active_ids()
+    at = start_app()
+    draw(at, canvas_picture(samples[4], "green"))
+    assert named_runs(at) == {
+        COLOR_RESULT: [f"Run {active['color']}"],
+        SUM_RESULT: [f"Run {active['sum']}"],
+    }
+    link = at.container(COLOR_RESULT).get("page_link")[0].proto
+    assert link.page.lower() == "dashboards"
+    assert link.query_string == f"model=color&run={active['color']}"
+
+    old = tmp_registry.active_run("sum")
+    new_id = old.run_id.rsplit("-", 1)[0] + "-copy"
+    shutil.copytree(old.path, tmp_registry.runs_dir / new_id)
+    tmp_registry.activate(new_id)
+    at.run()  # the next interaction, no restart
+    assert named_runs(at)[SUM_RESULT] == [f"Run {new_id}"]
 
 
 def test_notes_when_the_models_disagree_or_the_color_is_wrong():

@@ -5,6 +5,10 @@ digit, clears and undoes with the canvas toolbar, opens every page, and saves sc
 tests/artifacts/ (laptop size, 1280x800). It also measures the stroke-to-result round trip:
 from releasing the mouse to both Digit metrics showing the new prediction.
 
+On the screens people use (1400x900, 1024x768, and a 390x844 phone drawn on with a finger) it
+checks that nothing covers the canvas, that Undo and Clear show without hovering, that both
+results and both explanations arrive, and saves a screenshot of each (predict-<width>.png).
+
 `playwright install` cannot download browsers here, so the test uses /usr/bin/chromium
 (apt-get install chromium) and fails, rather than skips, when it is missing.
 """
@@ -19,20 +23,33 @@ import pytest
 
 from tests.support.browser import (
     CANVAS,
+    CANVAS_COVERED_AT,
+    CANVAS_SIZE,
+    CLEAR,
     COLOR_RESULT,
+    EXPLANATIONS,
     PAGE_LOAD_SECONDS,
+    REDO,
     RESULT_SECONDS,
     ROOT,
+    SCREENS,
     STROKES,
     SUM_RESULT,
+    UNDO,
     VIEWPORT,
     BrowserSetupError,
+    canvas,
     choose,
     draw,
+    draw_as_on,
+    explained_js,
     launch_chromium,
     metric,
     metric_js,
+    new_screen_page,
     open_app,
+    press,
+    shown_without_hover_js,
     streamlit_server,
     toolbar_button,
     wait_for_digit,
@@ -122,7 +139,7 @@ def test_drawn_digits_are_recognised_live(page, server):
     _screenshot(page, "predict-one.png")
 
     # Clear with the toolbar: back to the calm hint.
-    toolbar_button(page, "Reset canvas & history").click()
+    toolbar_button(page, CLEAR).click()
     wait_for_hint(page)
 
     # A green 7, then undo its stroke and draw it again, timing every round trip.
@@ -134,12 +151,12 @@ def test_drawn_digits_are_recognised_live(page, server):
     assert metric(page, COLOR_RESULT, "Color") == "Green"
     _screenshot(page, "predict-seven.png")
 
-    toolbar_button(page, "Undo").click()
+    toolbar_button(page, UNDO).click()
     wait_for_hint(page)
     for _ in range(3):
         released = draw(page, STROKES["7"])
         round_trips.append(wait_for_digit(page, "7") - released)
-        toolbar_button(page, "Undo").click()
+        toolbar_button(page, UNDO).click()
         wait_for_hint(page)
 
     released = draw(page, STROKES["0"])
@@ -229,3 +246,36 @@ def test_other_pages_open_without_exceptions(page, server, name):
     wait_for_run_to_finish(page, timeout_s=PAGE_LOAD_SECONDS)
     _assert_no_exception(page)
     _screenshot(page, f"{name.lower()}.png")
+
+
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_the_predict_page_works_on_every_screen(browser, server, screen):
+    context, page = new_screen_page(browser, screen)
+    open_app(page, server)
+    wait_for_hint(page)
+    for label in (UNDO, REDO, CLEAR):  # no hover: a phone has none
+        wait_until(page, shown_without_hover_js(label))
+
+    released = draw_as_on(screen, page, STROKES["7"])
+    wait_for_digit(page, "7")
+    to_results = time.perf_counter() - released
+    wait_until(page, explained_js("7"))
+    to_explanations = time.perf_counter() - released
+    assert page.evaluate(CANVAS_COVERED_AT) == [], "something covers the canvas"
+    _assert_no_exception(page)
+    if SCREENS[screen][2]:  # a phone: the results come right under the canvas, then the controls
+        canvas_bottom = canvas(page).bounding_box()["y"] + CANVAS_SIZE
+        card_top = page.locator(COLOR_RESULT).bounding_box()["y"]
+        ink_top = page.get_by_role("radiogroup", name="Ink").bounding_box()["y"]
+        assert canvas_bottom < card_top < ink_top
+        assert card_top - canvas_bottom < 80
+    _screenshot(page, f"predict-{SCREENS[screen][0]}.png")
+    print(
+        f"{screen}: results {to_results * 1000:.0f} ms, explanations {to_explanations * 1000:.0f}"
+        " ms after the stroke"
+    )
+
+    press(screen, toolbar_button(page, CLEAR))
+    wait_for_hint(page)
+    assert page.locator(EXPLANATIONS["color"]).count() == 0
+    context.close()

@@ -9,13 +9,24 @@ import numpy as np
 import pytest
 
 from mimo.models import load_model
-from mimo.serve.explain import Explainer, explain, recolored
+from mimo.serve.explain import (
+    Explainer,
+    attribution_heatmap,
+    completeness_error,
+    explain,
+    recolored,
+    split_percent,
+)
 from mimo.serve.predictor import Predictor
 from mimo.serve.preprocess import prepare
+from mimo.tasks import TASKS, pack
 from tests.support.digit_images import canvas_picture
 
 DIGITS = 24  # real test digits for the averaged sanity checks
 DELETED = 0.10  # the share of the digit's pixels deleted
+STRONGEST = 0.05  # the share of a map's pixels counted as its strongest positive evidence
+COMPLETENESS_TOLERANCE = 0.10  # median relative completeness error allowed per head
+SAME_GRADIENT = 1e-4  # float32 rounding, relative to the largest gradient
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +133,83 @@ def test_the_digit_answer_survives_recoloring(predictor, prepared_digits):
         other = predictor.predict(type(prepared)(rgb, prepared.grey, prepared.ink_rgb), 0)
         agree += other.models["color"].value("digit") == first
     assert agree >= len(prepared_digits) - 1
+
+
+def test_every_head_is_explained_by_one_function_traced_once_and_adds_up(
+    predictor, color_explainer, sum_explainer, prepared_digits
+):
+    errors = {}
+    for k, (prepared, _) in enumerate(prepared_digits[:8]):
+        prediction = predictor.predict(prepared, k)
+        for name, explainer in (("color", color_explainer), ("sum", sum_explainer)):
+            result = prediction.models[name]
+            inputs = result.task.serving_inputs(prepared, k)
+            classes = {head: answer.index for head, answer in result.heads.items()}
+            attributions = explainer.attribute_heads(inputs, classes)
+            for head, error in completeness_error(explainer, inputs, classes, attributions).items():
+                errors.setdefault((result.model, head), []).append(error)
+    assert color_explainer.traces == 1 and sum_explainer.traces == 1
+    for head, values in errors.items():
+        assert np.median(values) < COMPLETENESS_TOLERANCE, (head, values)
+
+
+def test_the_fast_gradient_copy_gives_the_models_own_gradients(predictor, prepared_digits):
+    import tensorflow as tf
+
+    from mimo.serve.fast_gradients import with_fast_input_gradients
+
+    prepared, _ = prepared_digits[3]
+    for name, model in predictor.models.items():
+        inputs = TASKS[name].serving_inputs(prepared, 5)
+        path = {
+            key: tf.constant(np.linspace(0.02, 1, 4, dtype="f4").reshape(-1, *[1] * v.ndim) * v)
+            for key, v in inputs.items()
+        }
+        grads = []
+        for version in (model, with_fast_input_gradients(model)):
+            with tf.GradientTape() as tape:
+                tape.watch(path)
+                outputs = version(pack(path), training=False)
+                total = sum(tf.reduce_sum(out[:, 0]) for out in outputs.values())
+            grads.append(tape.gradient(total, path)["image"].numpy())
+        plain, fast = grads
+        assert np.abs(fast - plain).max() <= SAME_GRADIENT * np.abs(plain).max()
+
+
+def test_the_heatmap_draws_positive_evidence_warm_over_the_dimmed_digit(
+    predictor, color_explainer, prepared_digits
+):
+    prepared, _ = prepared_digits[1]
+    maps, _ = explain(color_explainer, predictor.predict(prepared, 0).models["color"], prepared, 0)
+    pixels = maps[0].pixels
+    heat = attribution_heatmap(pixels, prepared.rgb)
+    assert heat.shape == (28, 28, 3) and heat.dtype == np.uint8
+    warmth = heat[..., 0].astype(int) - heat[..., 2].astype(int)
+    strongest = pixels >= np.quantile(pixels, 1 - STRONGEST)
+    assert pixels[strongest].min() > 0
+    assert warmth[strongest].mean() > warmth[~strongest].mean() + 50
+    assert (warmth[pixels < 0] < 0).mean() > 0.5  # negative evidence is cool
+    # No attribution: the dimmed grey digit alone, its shape still visible.
+    plain = attribution_heatmap(np.zeros((28, 28)), prepared.grey)
+    assert np.ptp(plain, axis=-1).max() == 0
+    assert plain[prepared.grey > 0.5].min() > plain[prepared.grey == 0].max()
+    # One hot pixel does not wash out the rest of the map.
+    spiked = pixels.copy()
+    spiked.flat[np.argmax(pixels)] *= 1000
+    assert np.abs(attribution_heatmap(spiked, prepared.rgb).astype(int) - heat).mean() < 1
+
+
+def test_split_percent_rounds_to_tenths_that_add_up_to_100(
+    predictor, sum_explainer, prepared_digits
+):
+    prepared, _ = prepared_digits[2]
+    _, split = explain(sum_explainer, predictor.predict(prepared, 4).models["sum"], prepared, 4)
+    percent = split_percent(split)
+    assert set(percent) == {"image", "number"} and sum(percent.values()) == 100.0
+    for name, share in split.items():
+        assert percent[name] == pytest.approx(100 * share, abs=0.05)
+    thirds = split_percent({"a": 1 / 3, "b": 1 / 3, "c": 1 / 3})
+    assert sorted(thirds.values()) == [33.3, 33.3, 33.4]
+    assert split_percent({"image": 0.99996, "number": 0.00004}) == {"image": 100.0, "number": 0.0}
+    assert split_percent({"image": 1.0}) == {"image": 100.0}
+    assert split_percent({"image": 0.0, "number": 0.0}) == {"image": 50.0, "number": 50.0}

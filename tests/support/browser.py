@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import io
+import itertools
 import math
 import os
 import random
@@ -47,6 +48,11 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 VIEWPORT = {"width": 1280, "height": 800}
+SCREENS = {  # the screens the Predict page is made for: name: (width, height, drawn with a finger)
+    "desktop": (1400, 900, False),
+    "laptop": (1024, 768, False),
+    "phone": (390, 844, True),
+}
 SERVER_START_SECONDS = 90
 PAGE_LOAD_SECONDS = 120  # the first run of the Predict page imports TensorFlow, loads the models
 RESULT_SECONDS = 30
@@ -55,7 +61,14 @@ COLOR_RESULT = ".st-key-color-model-result"
 SUM_RESULT = ".st-key-sum-model-result"
 EXCEPTION = "[data-testid='stException']"
 CANVAS = "canvas.upper-canvas"
+# The canvas toolbar's buttons, pinned and labelled by mimo/app/assets/predict.js.
+UNDO, REDO, CLEAR = "Undo", "Redo", "Clear (reset canvas & history)"
+EXPLANATIONS = {  # the keyed explanation part of each model
+    "color": ".st-key-color-model-explanation",
+    "sum": ".st-key-sum-model-explanation",
+}
 CANVAS_SIZE = 280
+FALLBACK_POLL_MS = 250  # watch_js re-checks this often what no page change announces
 MOVE_STEPS = 4  # mouse moves between two points of a stroke, as a hand moves
 
 # Mouse paths in canvas pixels (280x280), drawn like a person draws the digit.
@@ -262,6 +275,57 @@ def digit_shown_js(digit: str) -> str:
     return f'() => {color} === "{digit}" && {total} === "{digit}"'
 
 
+def explained_js(digit: str) -> str:
+    """A JS predicate: both explanation parts are on the page for a reading of `digit`, each with
+    at least two pictures, and the sum model's with its image/number split in percent."""
+    color, total = EXPLANATIONS["color"], EXPLANATIONS["sum"]
+    return f"""() => {{
+        const parts = [document.querySelector("{color}"), document.querySelector("{total}")];
+        if (parts.some(p => !p || p.querySelectorAll("img").length < 2)) return false;
+        if (!/image \\d+% · number \\d+%/.test(parts[1].textContent)) return false;
+        return parts.every(p => p.textContent.includes("Digit {digit}:"));
+    }}"""
+
+
+# A JS function: sample points over the canvas and return those where something else is on top
+# of it (the drawing surface is inside the component's shadow root).
+CANVAS_HOST = ".st-key-canvas [data-testid='stBidiComponentIsolated']"  # its shadow root's host
+CANVAS_COVERED_AT = f"""() => {{
+    const host = document.querySelector("{CANVAS_HOST}");
+    const canvas = host.shadowRoot.querySelector("canvas.upper-canvas");
+    const box = canvas.getBoundingClientRect();
+    const covered = [];
+    for (const fx of [0.03, 0.25, 0.5, 0.75, 0.97]) {{
+        for (const fy of [0.03, 0.25, 0.5, 0.75, 0.97]) {{
+            const x = box.left + fx * box.width, y = box.top + fy * box.height;
+            const outer = document.elementFromPoint(x, y);
+            const inner = outer === host ? host.shadowRoot.elementFromPoint(x, y) : outer;
+            if (inner !== canvas) covered.push([Math.round(x), Math.round(y), inner?.className]);
+        }}
+    }}
+    const scroller = host.shadowRoot.querySelector(".dc-scroll");
+    if (scroller.scrollWidth > scroller.clientWidth + 1) {{
+        covered.push(["clipped", scroller.clientWidth]);
+    }}
+    return covered;
+}}"""
+
+
+def shown_without_hover_js(label: str) -> str:
+    """A JS predicate: the canvas toolbar's button `label` is fully opaque and inside the window,
+    with the pointer nowhere near it."""
+    return f"""() => {{
+        const host = document.querySelector("{CANVAS_HOST}");
+        const button = host?.shadowRoot.querySelector(".dc-icon-button[aria-label='{label}']");
+        if (!button) return false;
+        let opacity = 1;
+        for (let e = button; e && e !== host.shadowRoot; e = e.parentElement)
+            opacity *= Number(getComputedStyle(e).opacity);
+        const box = button.getBoundingClientRect();
+        return opacity > 0.99 && box.width > 0 && box.left >= 0 && box.right <= innerWidth;
+    }}"""
+
+
 def watch_js(predicate: str) -> str:
     """A JS function of a timeout (ms): a promise of performance.now() at the first animation
     frame after `predicate` (a JS function source) holds, or of null after the timeout.
@@ -269,13 +333,17 @@ def watch_js(predicate: str) -> str:
     The predicate is checked at once and after every change to the page (a MutationObserver),
     not on every animation frame as Playwright's wait_for_function polls: with twenty pages
     open in one browser (bench/load.py), polling every frame of every page cost a quarter of a
-    core. The frame after the change is when the user sees it.
+    core. The frame after the change is when the user sees it. Changes the observer cannot see
+    (inside a component's shadow root, a style taking effect) are caught by a slow poll.
     """
     return f"""(timeoutMs) => new Promise((resolve) => {{
+        const FALLBACK_POLL_MS = {FALLBACK_POLL_MS};
         const holds = {predicate};
         let settled = false;
         const settle = (value) => {{
-            if (!settled) {{ settled = true; clearTimeout(timer); resolve(value); }}
+            if (!settled) {{
+                settled = true; clearTimeout(timer); clearInterval(poll); resolve(value);
+            }}
         }};
         const observer = new MutationObserver(() => check());
         const check = () => {{
@@ -284,6 +352,7 @@ def watch_js(predicate: str) -> str:
             requestAnimationFrame(() => settle(performance.now()));
         }};
         const timer = setTimeout(() => {{ observer.disconnect(); settle(null); }}, timeoutMs);
+        const poll = setInterval(check, FALLBACK_POLL_MS);
         observer.observe(document, {{
             subtree: true, childList: true, attributes: true, characterData: true,
         }});
@@ -350,6 +419,49 @@ def draw(page, strokes) -> float:
     return released
 
 
+def new_screen_page(browser, screen: str):
+    """(context, page) for one of SCREENS; close the context when done."""
+    width, height, touch = SCREENS[screen]
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, has_touch=touch, is_mobile=touch
+    )
+    return context, context.new_page()
+
+
+def draw_as_on(screen: str, page, strokes) -> float:
+    """Draw with a finger on a phone, with the mouse elsewhere (see draw(), touch_draw())."""
+    return (touch_draw if SCREENS[screen][2] else draw)(page, strokes)
+
+
+def press(screen: str, locator) -> None:
+    """Tap on a phone, click elsewhere."""
+    locator.tap() if SCREENS[screen][2] else locator.click()
+
+
+def touch_draw(page, strokes) -> float:
+    """Draw the strokes with a finger (Chrome DevTools touch events), as on a phone; returns
+    perf_counter() when the finger lifts for the last time."""
+    box = canvas(page).bounding_box()
+    session = page.context.new_cdp_session(page)
+    released = 0.0
+    for stroke in strokes:
+        points = _on_page(box, stroke)
+        session.send("Input.dispatchTouchEvent", _touch("touchStart", points[0]))
+        for (x0, y0), (x1, y1) in itertools.pairwise(points):
+            for step in range(1, MOVE_STEPS + 1):
+                t = step / MOVE_STEPS
+                point = (x0 + t * (x1 - x0), y0 + t * (y1 - y0))
+                session.send("Input.dispatchTouchEvent", _touch("touchMove", point))
+        session.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        released = time.perf_counter()
+    session.detach()
+    return released
+
+
+def _touch(kind: str, point) -> dict:
+    return {"type": kind, "touchPoints": [{"x": point[0], "y": point[1]}]}
+
+
 def metric(page, container: str, label: str) -> str | None:
     return page.evaluate(metric_js(container, label))
 
@@ -366,10 +478,9 @@ def wait_for_hint(page, timeout_s: float = RESULT_SECONDS) -> None:
 
 
 def toolbar_button(page, label: str):
-    canvas(page).hover()  # the toolbar shows while the pointer is over the canvas
-    button = page.locator(f"button.dc-icon-button[aria-label='{label}']")
-    button.wait_for(state="visible")
-    return button
+    """The canvas toolbar's button `label` (UNDO, REDO, CLEAR), shown without hovering."""
+    wait_until(page, shown_without_hover_js(label))
+    return page.locator(f"button.dc-icon-button[aria-label='{label}']")
 
 
 def choose(page, radio: str, option: str) -> None:
@@ -425,10 +536,8 @@ async def wait_for_hint_async(page, timeout_s: float = RESULT_SECONDS) -> None:
 
 
 async def toolbar_button_async(page, label: str, timeout_s: float = RESULT_SECONDS):
-    await (await canvas_async(page, timeout_s)).hover()
-    button = page.locator(f"button.dc-icon-button[aria-label='{label}']")
-    await button.wait_for(state="visible", timeout=timeout_s * 1000)
-    return button
+    await wait_until_async(page, shown_without_hover_js(label), timeout_s)
+    return page.locator(f"button.dc-icon-button[aria-label='{label}']")
 
 
 async def choose_async(page, radio: str, option: str, timeout_s: float = RESULT_SECONDS) -> None:
