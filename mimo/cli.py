@@ -1,9 +1,11 @@
-"""Command line: `python -m mimo {train,evaluate,predict,runs}`.
+"""Command line: `python -m mimo {train,evaluate,predict,explain,runs}`.
 
 Bad input never puts a Python traceback on stderr: every expected failure becomes a one-line
-message (or an error line in `predict --json`) and a non-zero exit status. In `predict`, every
-image is isolated: whatever goes wrong with one file, the batch goes on, and decoder warnings
-come out as at most one line per file.
+message (or an error line in `predict --json` and `explain`) and a non-zero exit status. In
+`predict` and `explain`, every image is isolated: whatever goes wrong with one file, the batch
+goes on, and decoder warnings come out as at most one line per file.
+
+`predict` and `explain` live in mimo.image_commands.
 
 `train` takes its settings from a JSON file (`--config FILE`, as the Retrain page writes one per
 job) and from flags, which override the file; mimo.train.config checks them once.
@@ -16,9 +18,9 @@ import json
 import os
 import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 
 from mimo.config import MODEL_NAMES
+from mimo.image_commands import EXPLANATIONS_DIR, cmd_explain, cmd_predict
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -69,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="never try the keras download",
     )
     train.add_argument(
+        "--loss-weights",
+        metavar="HEAD=W,...",
+        help="each head's loss weight, e.g. digit=1,color=0.5 (heads not named: 1; 0 turns a "
+        "head off: single-task)",
+    )
+    train.add_argument(
         "--run-id", default=None, help="name the run (default: <model>-<date>-<time>-<random>)"
     )
     train.add_argument(
@@ -87,8 +95,23 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--number", type=int, required=True, choices=range(10), metavar="N (0-9)")
     predict.add_argument("--json", action="store_true", help="one JSON object per line per image")
 
+    explain = commands.add_parser(
+        "explain", help="attribution maps per model and head as PNGs, and the image/number split"
+    )
+    explain.add_argument("images", nargs="+")
+    explain.add_argument("--number", type=int, required=True, choices=range(10), metavar="N (0-9)")
+    explain.add_argument(
+        "--out",
+        default=EXPLANATIONS_DIR,
+        metavar="DIR",
+        help=f"where the PNGs go (default: ./{EXPLANATIONS_DIR})",
+    )
+
     runs = commands.add_parser("runs", help="list runs, or make one active")
     runs.add_argument("--activate", metavar="RUN_ID")
+    runs.add_argument(
+        "--json", action="store_true", help="every run's settings and test metrics as one JSON"
+    )
     return parser
 
 
@@ -178,7 +201,13 @@ def cmd_train(args) -> int:
 
 def train_config(args):
     """The run's TrainConfig, unchecked: the --config file's settings, then the flags given."""
-    from mimo.train.config import TrainConfig, field_names, read_settings, unknown_keys
+    from mimo.train.config import (
+        TrainConfig,
+        field_names,
+        loss_weights_from_text,
+        read_settings,
+        unknown_keys,
+    )
 
     settings = {}
     if args.config is not None:
@@ -188,6 +217,8 @@ def train_config(args):
     elif not hasattr(args, "model"):
         raise CliError("choose a model to train: --model color or --model sum (or --config FILE)")
     flags = {name: value for name, value in vars(args).items() if name in field_names()}
+    if "loss_weights" in flags:
+        flags["loss_weights"] = loss_weights_from_text(flags["loss_weights"])
     return TrainConfig.from_dict({**settings, **flags})
 
 
@@ -215,86 +246,8 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def cmd_predict(args) -> int:
-    from mimo.runs.registry import RegistryError
-    from mimo.serve import decode
-    from mimo.serve.decode.memory import hand_big_buffers_back_when_freed
-    from mimo.serve.predictor import Predictor
-
-    hand_big_buffers_back_when_freed()  # big pictures' buffers go back to the system when freed
-    decode.warm_up()  # decoding workers start while the models load
-    try:
-        predictor = Predictor.from_registry(_registry(args))
-    except (RegistryError, OSError, ValueError) as exc:
-        raise CliError(f"cannot load the models: {exc}") from exc
-    for note in predictor.notes:
-        print(f"warning: {note}", file=sys.stderr)
-    failed = False
-    rows = []
-    # Files are read (decoded in worker processes) a few at a time, ahead of the predictions;
-    # results come out in the order given.
-    with ThreadPoolExecutor(max_workers=PREDICT_READ_AHEAD) as readers:
-        for image, (prepared, error, notes) in zip(
-            args.images, readers.map(_prepare_isolated, args.images), strict=True
-        ):
-            for note in notes[:1]:
-                print(f"warning: {image}: {note}", file=sys.stderr)
-            if error is None:
-                try:
-                    row = {"image": image, **predictor.predict(prepared, args.number).to_json()}
-                except Exception as exc:  # the last line of defence: the batch goes on
-                    row = {"image": image, "error": _unexpected(exc)}
-            else:
-                row = {"image": image, "error": error}
-            failed |= "error" in row
-            if args.json:
-                print(json.dumps(row), flush=True)
-            rows.append(row)
-    if not args.json:
-        print(format_table(rows))
-    return 1 if failed else 0
-
-
-PREDICT_READ_AHEAD = 2
-
-
-def _prepare_isolated(image: str):
-    """(prepared digit or None, error message or None, notes) for one file; never raises."""
-    from mimo.serve.decode import collect_notes
-    from mimo.serve.preprocess import InputError, prepare
-
-    with collect_notes() as notes:
-        try:
-            return prepare(image), None, notes
-        except InputError as exc:
-            return None, str(exc), notes
-        except OSError as exc:
-            return None, f"cannot read the file: {exc.strerror or exc}", notes
-        except Exception as exc:  # the last line of defence: one file never ends the batch
-            return None, _unexpected(exc), notes
-
-
-def _unexpected(exc: Exception) -> str:
-    return f"this file could not be processed (unexpected {type(exc).__name__})"
-
-
-def format_table(rows) -> str:
-    header = f"{'image':<40} {'digit':>5} {'colour':>12} {'digit':>5} {'sum':>9}"
-    lines = [f"{'':<40} {'colour model':^18} {'sum model':^15}", header]
-    for row in rows:
-        name = row["image"] if len(row["image"]) <= 40 else "..." + row["image"][-37:]
-        if "error" in row:
-            lines.append(f"{name:<40} error: {row['error']}")
-            continue
-        c, s = row["color_model"], row["sum_model"]
-        lines.append(
-            f"{name:<40} {c['digit']:>5} {c['color']:>6} {c['color_confidence']:>4.0%} "
-            f"{s['digit']:>5} {s['sum']:>3} {s['sum_confidence']:>4.0%}"
-        )
-    return "\n".join(lines)
-
-
 def cmd_runs(args) -> int:
+    from mimo.runs import listing
     from mimo.runs.registry import RegistryError
 
     registry = _registry(args)
@@ -308,14 +261,19 @@ def cmd_runs(args) -> int:
     problem = registry.active_problem()
     if problem:
         print(f"warning: {problem}; no run is marked active", file=sys.stderr)
-    active = set(registry.active_ids().values())
-    for run in registry.list_runs():
-        metrics = run.info.get("test_metrics", {})
-        figures = " ".join(f"{k}={v:.4f}" for k, v in metrics.items() if k != "n")
-        print(f"{'*' if run.run_id in active else ' '} {run.run_id:<40} {figures}")
+    if args.json:
+        print(json.dumps(listing.document(registry), indent=2))
+    else:
+        print("\n".join(listing.table(registry)))
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "runs": cmd_runs}
+COMMANDS = {
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "predict": cmd_predict,
+    "explain": cmd_explain,
+    "runs": cmd_runs,
+}
 # "runs" only reads the registry; "train" imports TensorFlow itself, after its checks.
-NEEDS_TENSORFLOW = {"evaluate", "predict"}
+NEEDS_TENSORFLOW = {"evaluate", "predict", "explain"}

@@ -22,10 +22,11 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from mimo.tasks import COLOR, DIGIT, HEADS, SUM, TASKS, Head, task
+from mimo.tasks import COLOR, DIGIT, HEADS, IMAGE_INPUT, SUM, TASKS, Head, task
 
 TRUNK_WIDTHS = (32, 64, 128)
 DENSE_UNITS = 128
+FEATURES_LAYER = "features"  # the trunk's last layer: the features every head reads
 DROPOUT = 0.3
 WEIGHT_DECAY = 1e-4
 # Faster-moving batch-norm statistics than Keras's 0.99, so short runs also predict well.
@@ -75,7 +76,7 @@ def _trunk(image):
     x = layers.Concatenate(name="pool_features")(
         [layers.GlobalAveragePooling2D(name="gap")(x), layers.GlobalMaxPooling2D(name="gmp")(x)]
     )
-    x = layers.Dense(DENSE_UNITS, activation="relu", name="features")(x)
+    x = layers.Dense(DENSE_UNITS, activation="relu", name=FEATURES_LAYER)(x)
     return layers.Dropout(DROPOUT, name="features_dropout")(x)
 
 
@@ -164,8 +165,25 @@ ACCURACY_OF_LOSS = {
     "categorical_crossentropy": keras.metrics.CategoricalAccuracy,
 }
 HEAD_LOSSES = {name: head.loss for name, head in HEADS.items()}
+# The same losses as objects, which match a sigmoid head's (N, 1) output to (N,) targets.
+LOSS_CLASSES = {
+    "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,
+    "binary_crossentropy": keras.losses.BinaryCrossentropy,
+    "categorical_crossentropy": keras.losses.CategoricalCrossentropy,
+}
 HEAD_ACCURACY = {name: ACCURACY_OF_LOSS[loss] for name, loss in HEAD_LOSSES.items()}
 BUILDERS = {name: t.build for name, t in TASKS.items()}  # name -> fn() -> a fresh model
+
+
+def head_losses(heads, digit_label_smoothing: float = 0.0, as_objects: bool = False) -> dict:
+    """Each head's Keras loss, the digit head's label-smoothed when asked; as_objects: Loss
+    instances (callable on their own) rather than names."""
+    losses = {head: HEAD_LOSSES[head] for head in heads}
+    if as_objects:
+        losses = {head: LOSS_CLASSES[loss]() for head, loss in losses.items()}
+    if digit_label_smoothing > 0 and DIGIT.name in losses:
+        losses[DIGIT.name] = SmoothedSparseCrossentropy(digit_label_smoothing)
+    return losses
 
 
 def compile_model(
@@ -173,17 +191,18 @@ def compile_model(
     learning_rate,
     ema_momentum: float | None = None,
     digit_label_smoothing: float = 0.0,
+    loss_weights: dict[str, float] | None = None,
 ) -> keras.Model:
     """Adam, with each head's loss and an `accuracy` metric per head.
 
     ema_momentum: keep an exponential moving average of the weights; Keras's fit() copies it
     into the model when training ends (batch-norm statistics are not averaged: see
     mimo.train.trainer's recalibration). digit_label_smoothing: smooth the digit head's targets.
+    loss_weights: head -> its loss's weight in the total (heads not named: 1); 0 turns a head
+    off, so only the other heads train the trunk.
     """
     heads = list(model.output_names)
-    losses = {head: HEAD_LOSSES[head] for head in heads}
-    if digit_label_smoothing > 0:
-        losses["digit"] = SmoothedSparseCrossentropy(digit_label_smoothing)
+    weights = {head: float((loss_weights or {}).get(head, 1.0)) for head in heads}
     optimizer = (
         keras.optimizers.Adam(learning_rate, use_ema=True, ema_momentum=ema_momentum)
         if ema_momentum
@@ -191,10 +210,19 @@ def compile_model(
     )
     model.compile(
         optimizer=optimizer,
-        loss=losses,
+        loss=head_losses(heads, digit_label_smoothing),
+        loss_weights=weights,
         metrics={head: [HEAD_ACCURACY[head](name="accuracy")] for head in heads},
     )
     return model
+
+
+def trunk_variables(model: keras.Model) -> list:
+    """The trainable weights of the shared trunk: every layer from the image input to
+    FEATURES_LAYER, the part all heads read (the sum head through the digit probabilities)."""
+    image = next(t for t in model.inputs if t.name.split(":")[0] == IMAGE_INPUT)
+    trunk = keras.Model(image, model.get_layer(FEATURES_LAYER).output)
+    return list(trunk.trainable_variables)
 
 
 def load_model(path):

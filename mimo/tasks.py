@@ -39,6 +39,7 @@ from mimo.encoding import (
 IMAGE_SIZE = 28
 IMAGE_INPUT = "image"  # every model's first input: the digit's picture
 SIGMOID, SOFTMAX = "sigmoid", "softmax"
+DEFAULT_LOSS_WEIGHT = 1.0  # a head's loss weight when none is given (every run before them)
 # The inks the colour model knows, as people pick them on the Predict page.
 INK_HEX = {"red": "#FF4B4B", "green": "#21C354"}
 
@@ -163,9 +164,15 @@ class Pairing:
     (mimo.train.pipelines.fixed_pairs) for validation and test."""
 
     pairs_field: str  # the field of mimo.train.pipelines.EvalPairs that holds the fixed values
-    sample_key: str  # its name in a run's sample predictions (samples.npz)
+    sample_key: str  # its name in a run's sample predictions (samples.npz, predictions.npz)
     values: int  # how many values it takes: 0 .. values - 1
     description: str  # "the colour it was painted in", under the sample grid
+    title: str = ""  # "Ink colour": the value as a choice on the page (colour the points by)
+    value_names: tuple[str, ...] = ()  # the values' names, when they are not their numbers
+    value_colors: tuple[str, ...] = ()  # one colour per value (its ink), when they have one
+
+    def value_label(self, value) -> str:
+        return self.value_names[int(value)] if self.value_names else str(int(value))
 
 
 @dataclass(frozen=True)
@@ -215,6 +222,18 @@ class Task:
     def inks(self) -> dict[str, str]:
         """The inks its heads name (the colour model's red and green); empty if none."""
         return {name: hex_ for head in self.heads for name, hex_ in head.inks.items()}
+
+    @property
+    def other_heads(self) -> tuple[Head, ...]:
+        """The heads after the first (digit) one: the second task that shares the trunk."""
+        return self.heads[1:]
+
+    def loss_weights(self, given: Mapping | None = None) -> dict[str, float]:
+        """Each head's loss weight, in head order: the `given` ones (a run's config), 1 for
+        every head not named. A run from before loss weights existed has none: all 1.
+        Values are passed through as given (TrainConfig.validate checks them)."""
+        given = given if isinstance(given, Mapping) else {}
+        return {name: given.get(name, DEFAULT_LOSS_WEIGHT) for name in self.head_names}
 
     # -- inputs and targets
 
@@ -277,7 +296,15 @@ _MODELS = (
         title="Colour model",
         noun="colour",
         heads=(DIGIT, COLOR),
-        pairing=Pairing("colors", "color_in", len(COLOR_NAMES), "the colour it was painted in"),
+        pairing=Pairing(
+            "colors",
+            "color_in",
+            len(COLOR_NAMES),
+            "the colour it was painted in",
+            title="Ink colour",
+            value_names=COLOR_NAMES,
+            value_colors=tuple(INK_HEX[name] for name in COLOR_NAMES),
+        ),
         channels=3,
         image=colorize,
         serving_image="rgb",
@@ -292,7 +319,7 @@ _MODELS = (
         title="Sum model",
         noun="sum",
         heads=(DIGIT, SUM),
-        pairing=Pairing("numbers", "number", NUM_NUMBERS, "the number added to it"),
+        pairing=Pairing("numbers", "number", NUM_NUMBERS, "the number added to it", title="Number"),
         channels=1,
         image=grey_input,
         serving_image="grey",

@@ -3,8 +3,11 @@
 The form becomes a checked TrainConfig (mimo.app.retrain_form); the job runs in its own process
 (mimo.app.jobs), which reads that config from a JSON file. Its state lives in the registry's
 jobs/ folder, so every browser session sees the same job, and leaving the page does not stop it.
-A finished run is compared with the active one (mimo.runs.compare). A deployment can switch
-retraining off or lock it with a password (mimo.app.access).
+The data choice names the source each option leads to; the form also takes a loss weight per
+head (0 turns a head off: single-task). While a job runs, Start is off and the page says why,
+above the form. A finished run is compared with the active one when both were tested on the same
+test set, and says that they were not, and why, otherwise (mimo.runs.compare). A deployment can
+switch retraining off or lock it with a password (mimo.app.access).
 """
 
 from __future__ import annotations
@@ -15,72 +18,51 @@ import streamlit as st
 
 from mimo.app import access, jobs, retrain_form
 from mimo.app.plots.curves import learning_curves_figure
+from mimo.app.unlock import deployment_secrets, unlock_ui
 from mimo.config import MODEL_NAMES
 from mimo.runs import compare
 from mimo.runs.registry import Registry, RegistryError
 from mimo.runs.view import MODEL_TITLES, percent
-from mimo.tasks import METRIC_TITLES
+from mimo.tasks import METRIC_TITLES, TASKS
 from mimo.train.config import APP_LIMITS, ConfigError, TrainConfig
 
 DEFAULTS = TrainConfig()  # the form starts from the training defaults, except for its epochs
 QUICK_EPOCHS = 3  # a first job from the page finishes in minutes
+DATA_KEY = "retrain_data"  # the data choice's widget
+STARTED_KEY = "retrain_started"  # session state: the job this session just started, to say so
 
 st.set_page_config(page_title="Retrain · mimo", page_icon="🏋️", layout="wide")
 
-UNLOCKED = "retrain_unlocked"
-
 # -------------------------------------------------------------------------------------------
-# Who may retrain
+# Starting a job (who may: mimo.app.unlock, whose lock also covers the Dashboards page's
+# registry actions)
 
 
-def deployment_secrets() -> tuple[dict, str | None]:
-    """The retraining secrets, and an error when a secrets file exists but cannot be read."""
-    try:
-        return {key: st.secrets[key] for key in access.SECRET_KEYS if key in st.secrets}, None
-    except FileNotFoundError as exc:  # Streamlit's "no secrets" error subclasses it
-        if getattr(exc, "error_id", None) == "no-secrets-found" or "No secrets" in str(exc):
-            return {}, None
-        return {}, str(exc)
-    except Exception as exc:  # a broken secrets file must not break the page
-        return {}, str(exc)
+def data_choice_ui(registry: Registry, enabled: bool) -> retrain_form.DataChoice:
+    """Which data the job will use: a choice that names each source."""
+    choices = retrain_form.data_choices(registry)
+    if st.session_state.get(DATA_KEY) not in choices:
+        st.session_state.pop(DATA_KEY, None)  # offered no longer (a file gone, the network)
+    key = st.radio(
+        "Training data",
+        list(choices),
+        format_func=lambda k: _capitalised(choices[k].source.description),
+        key=DATA_KEY,
+        disabled=not enabled,
+        help="The job trains on this data's training split and is tested on its test split, "
+        "so runs compare best on the same data.",
+    )
+    chosen = choices[key]
+    st.caption(f"Data: {chosen.source.description}.")
+    if retrain_form.DOWNLOAD not in choices and chosen.source.source != "file":
+        st.caption("Full MNIST is not offered: keras has no copy here and cannot download one.")
+    if chosen.source.problem:
+        st.warning(chosen.source.problem)
+    return chosen
 
 
-def unlock_ui(policy: access.RetrainAccess) -> bool:
-    """The password field of a locked deployment. True once this session is unlocked."""
-    if not policy.needs_password or st.session_state.get(UNLOCKED):
-        return True
-    st.info("Retraining is locked on this deployment. Enter the password to use it.")
-    with st.form("unlock"):
-        attempt = st.text_input("Password", type="password", key="retrain_password_attempt")
-        submitted = st.form_submit_button("Unlock")
-    if submitted:
-        if policy.check_password(attempt):
-            st.session_state[UNLOCKED] = True
-            st.rerun()
-        st.error("That password is not right.")
-    return False
-
-
-# -------------------------------------------------------------------------------------------
-# Starting a job
-
-
-def data_choice_ui(enabled: bool) -> bool:
-    """Which data the job will use. Returns allow_download."""
-    guess = retrain_form.expected_data_source(allow_download=True)
-    allow_download = True
-    if guess.source != "file":
-        quick = st.checkbox(
-            "Quick: train on the 5,000 bundled digits and never download full MNIST",
-            key="retrain_offline",
-            disabled=not enabled,
-        )
-        allow_download = not quick
-        guess = retrain_form.expected_data_source(allow_download=allow_download)
-    st.caption(f"Data: {guess.description}.")
-    if guess.problem:
-        st.warning(guess.problem)
-    return allow_download
+def _capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def training_form_ui(enabled: bool) -> dict | None:
@@ -143,6 +125,7 @@ def training_form_ui(enabled: bool) -> dict | None:
             disabled=not enabled,
             help="Small random shifts, rotations and zooms while training.",
         )
+        first_weight, other_weight = loss_weights_ui(enabled)
         submitted = st.form_submit_button("Start training", type="primary", disabled=not enabled)
     if not submitted:
         return None
@@ -154,12 +137,39 @@ def training_form_ui(enabled: bool) -> dict | None:
         "train_size": train_size,
         "augment": augment,
         "seed": seed,
+        "loss_weights": retrain_form.form_loss_weights(model, first_weight, other_weight),
     }
 
 
-def start_training(choices: dict, allow_download: bool, registry: Registry) -> None:
+def loss_weights_ui(enabled: bool) -> tuple[float, float]:
+    """The two heads' loss weights: the digit head's and the other head's."""
+    first, other = st.columns(2)
+    others = " or ".join(sorted({h.title.lower() for t in TASKS.values() for h in t.other_heads}))
+    weights = []
+    for column, label, key in (
+        (first, "Digit head's loss weight", "retrain_weight_first"),
+        (other, f"Other head's loss weight ({others})", "retrain_weight_other"),
+    ):
+        weights.append(
+            column.number_input(
+                label,
+                min_value=0.0,
+                value=1.0,
+                step=0.25,
+                key=key,
+                disabled=not enabled,
+                help="How much this head's loss counts in the total. 0 turns the head off: "
+                "the model then trains on the other task alone (single-task).",
+            )
+        )
+    return weights[0], weights[1]
+
+
+def start_training(choices: dict, data: retrain_form.DataChoice, registry: Registry) -> None:
     try:
-        config = retrain_form.config_from_form(**choices, allow_download=allow_download)
+        config = retrain_form.config_from_form(
+            **choices, allow_download=data.allow_download, data_path=data.data_path
+        )
     except ConfigError as exc:
         for problem in exc.problems:
             st.error(problem)
@@ -172,7 +182,8 @@ def start_training(choices: dict, allow_download: bool, registry: Registry) -> N
     except (OSError, RegistryError) as exc:
         st.error(f"The training job could not be started: {exc}")
         return
-    st.success(f"Started training run {job.job_id}.")
+    st.session_state[STARTED_KEY] = job.job_id
+    st.rerun()  # the whole page again: the job above, Start off while it runs
 
 
 # -------------------------------------------------------------------------------------------
@@ -246,28 +257,37 @@ def finished_job_ui(job: jobs.Job, status: jobs.JobStatus, registry: Registry, c
 
 
 def comparison_ui(registry: Registry, run_id: str) -> None:
-    """The new run's test metrics, with the change from the active run's."""
+    """The new run's test metrics, with the change from the active run's when both were tested
+    on the same test set; else a warning that says they were not, and why."""
     try:
         comparison = compare.against_active(registry, run_id)
     except (RegistryError, OSError, ValueError) as exc:
         st.warning(f"The test metrics cannot be read: {exc}")
         return
     active = comparison.runs[1] if len(comparison.runs) > 1 else None
+    apart = compare.different_test_sets(comparison)
     columns = st.columns(max(1, len(comparison.rows)))
     for column, row in zip(columns, comparison.rows, strict=False):
-        change = row.change
+        change = None if apart else row.change
         column.metric(
             METRIC_TITLES.get(row.metric, row.metric),
             percent(row.values[0]),
-            None if change is None else f"{change * 100:+.1f} points",
+            None if change is None else f"{change * 100:+.2f} points",
             help=None if change is None else f"The active run: {percent(row.values[1])}",
         )
-    if active is not None:
-        st.caption(f"Test metrics; changes against the active run {active.run_id}.")
-    elif registry.active_ids().get(comparison.runs[0].model) != run_id:
-        st.caption("Test metrics. There is no active model of this kind to compare with.")
-    if comparison.note:
-        st.caption(comparison.note)
+    new = comparison.runs[0]
+    if apart:
+        st.warning(apart)
+    elif active is not None:
+        st.caption(
+            f"Test metrics on {new.test_set_words()}, the active run {active.run_id}'s test set "
+            "too; the changes are against it."
+        )
+    elif registry.active_ids().get(new.model) != run_id:
+        st.caption(
+            f"Test metrics on {new.test_set_words()}. There is no active model of this kind to "
+            "compare with."
+        )
 
 
 def make_active_ui(registry: Registry, run_id: str, model: str, can_act: bool) -> None:
@@ -304,10 +324,23 @@ def main() -> None:
 
     job_area = st.container()
     st.subheader("Start a new training run")
-    allow_download = data_choice_ui(can_act)
-    choices = training_form_ui(can_act)
-    if choices is not None and can_act:
-        start_training(choices, allow_download, registry)
+    running = jobs.current_job(registry)
+    running = running if running is not None and running.status().running else None
+    notices = st.container()  # above the form: why Start is off, and what a click did
+    started = st.session_state.pop(STARTED_KEY, None)
+    if started is not None:
+        notices.success(f"Started training run {started}.")
+    if running is not None:
+        notices.info(
+            f"Start is off while run {running.job_id} trains: one training job at a time. "
+            "It comes back when that job finishes or is cancelled (above)."
+        )
+    enabled = can_act and running is None
+    data = data_choice_ui(registry, enabled)
+    choices = training_form_ui(enabled)
+    if choices is not None and enabled:
+        with notices:
+            start_training(choices, data, registry)
     with job_area:
         job_panel_ui(registry, can_act)
 

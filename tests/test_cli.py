@@ -114,13 +114,38 @@ def test_bad_arguments_are_reported_without_a_traceback():
     result = run_cli("train", "--model", "color", "--epochs", 0)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr == "error: Epochs must be between 1 and 1,000 (got 0).\n"
+    for weights, expected in (
+        ("digit=1,color=0.5", "the sum model has no head 'color' (its heads: digit, sum)"),
+        ("digit=0,sum=0", "at least one head needs a weight above 0"),
+        ("digit", "--loss-weights takes each head once as head=weight"),
+        ("digit=-1", "each weight must be a number of at least 0 (got digit=-1.0)"),
+    ):
+        result = run_cli("train", "--model", "sum", "--loss-weights", weights)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+        assert expected in result.stderr
 
 
 def test_runs_lists_the_shipped_active_runs(shipped_registry):
+    from mimo.tasks import task
+
     result = run_cli("runs")
     assert result.returncode == 0
     for run_id in shipped_registry.active_ids().values():
         assert f"* {run_id}" in result.stdout
+    assert "loss weights digit=1,sum=1" in result.stdout  # runs from before them: all 1
+
+    listed = run_cli("runs", "--json")
+    assert listed.returncode == 0, listed.stderr
+    document = json.loads(listed.stdout)
+    assert document["active"] == shipped_registry.active_ids()
+    rows = {row["run_id"]: row for row in document["runs"]}
+    assert list(rows) == [run.run_id for run in shipped_registry.list_runs()]
+    for run_id, row in rows.items():
+        heads = task(row["model"]).head_names
+        assert row["loss_weights"] == dict.fromkeys(heads, 1.0)
+        assert row["config"]["loss_weights"] == row["loss_weights"]
+        assert {f"{h}_accuracy" for h in heads} <= set(row["test_metrics"])
+        assert row["active"] == (run_id in shipped_registry.active_ids().values())
 
 
 def test_evaluate_recomputes_the_metrics_of_the_active_run_offline():
@@ -151,6 +176,57 @@ def test_predict_without_any_usable_model_says_so_in_one_line(tmp_registry, imag
     result = run_cli("--registry", tmp_registry.root, "predict", "--number", 2, good[0])
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "error: cannot load the models" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# explain: attribution maps as PNGs and the image/number split
+
+EXPLAINED = 3  # real test digits explained in the one explain run
+MAP_SIDE = 280  # the maps' PNGs: 28 input pixels, each 10 pixels wide
+
+
+@pytest.fixture(scope="module")
+def explain_run(image_files, tmp_path_factory):
+    good, bad, _ = image_files
+    out = tmp_path_factory.mktemp("explanations")
+    result = run_cli("explain", *good[:EXPLAINED], bad[1], "--number", 4, "--out", out)
+    rows = {row["image"]: row for row in map(json.loads, result.stdout.splitlines())}
+    return result, rows, out
+
+
+def test_explain_writes_one_map_per_model_and_head_and_a_split_of_100_percent(
+    image_files, explain_run
+):
+    good, _, labels = image_files
+    _, rows, out = explain_run
+    correct = 0
+    for path, label in zip(good[:EXPLAINED], labels[:EXPLAINED], strict=True):
+        row = rows[str(path)]
+        assert row["number"] == 4 and row["is_digit"] is True
+        color, total = row["color_model"], row["sum_model"]
+        assert color["color"] in ("red", "green") and total["sum"] == total["digit"] + 4
+        correct += color["digit"] == label and total["digit"] == label
+        assert set(color["maps"]) == {"digit", "color"} and set(total["maps"]) == {"digit", "sum"}
+        assert color["maps"]["digit"] == str(out / f"{path.stem}-color-digit.png")
+        assert total["maps"]["sum"] == str(out / f"{path.stem}-sum-sum.png")
+        for png in [*color["maps"].values(), *total["maps"].values()]:
+            with Image.open(png) as picture:
+                assert picture.format == "PNG" and picture.size == (MAP_SIDE, MAP_SIDE)
+                assert picture.mode == "RGB" and len(picture.getcolors(MAP_SIDE**2)) > 2
+        assert set(row["split"]) == {"image", "number"} and sum(row["split"].values()) == 100.0
+        assert total["split"] == row["split"] and "split" not in color
+    assert correct >= EXPLAINED - 1  # real MNIST test digits, shipped models
+    assert len(list(out.iterdir())) == 4 * EXPLAINED
+
+
+def test_explain_gives_an_error_line_for_a_bad_file_and_exit_status_1(image_files, explain_run):
+    _, bad, _ = image_files
+    result, rows, _ = explain_run
+    assert list(rows)[-1] == str(bad[1]) and rows[str(bad[1])]["error"].strip()
+    assert set(rows[str(bad[1])]) == {"image", "error"}
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    refused = run_cli("explain", "x.png", "--number", 10)
+    assert refused.returncode == 2 and "invalid choice" in refused.stderr
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,7 +419,16 @@ def test_train_reads_a_config_file_and_flags_override_it(tmp_path):
     settings = {"model": "sum", "epochs": 3, "batch_size": 64, "train_size": 300, "seed": 5}
     job.write_text(json.dumps({**settings, "augment": False, "extra": {}, "colour": "red"}))
     result = run_cli(
-        "--registry", registry.root, "train", "--config", job, "--epochs", 1, "--offline"
+        "--registry",
+        registry.root,
+        "train",
+        "--config",
+        job,
+        "--epochs",
+        1,
+        "--offline",
+        "--loss-weights",
+        "digit=1, sum=0.5",
     )
     assert result.returncode == 0, result.stderr[-2000:]
     run = registry.run(json.loads(result.stdout)["run_id"])
@@ -355,7 +440,16 @@ def test_train_reads_a_config_file_and_flags_override_it(tmp_path):
         "augment": False,  # from the file
         "allow_download": False,  # --offline
         "learning_rate": 3e-3,  # neither: TrainConfig's default
+        "loss_weights": {"digit": 1.0, "sum": 0.5},  # the flag
     }
+    agreement = run.read_json("agreement.json")
+    assert agreement["epoch"] == [1] and len(agreement["cosine"]["sum"]) == 1
+    listed = run_cli("--registry", registry.root, "runs", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (row,) = json.loads(listed.stdout)["runs"]
+    assert row["run_id"] == run.run_id and row["loss_weights"] == {"digit": 1.0, "sum": 0.5}
+    assert row["config"]["epochs"] == 1 and row["single_task"] is False
+    assert row["test_metrics"] == run.info["test_metrics"]
     assert "extra" not in config and "colour" not in config
     assert run.read_json("history.json")["epoch"] == [1]
     used = run.info["data"]

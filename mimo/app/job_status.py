@@ -86,6 +86,8 @@ def status_from(
             phase = f"Training: epoch {epoch} of {epochs} finished"
         elif kind == "evaluating":
             phase, fraction = "Evaluating on the test set", 1 - EVALUATION_SHARE
+        elif kind == "embedding":
+            phase = "Embedding test digits for the projector (PCA and t-SNE)"
         elif kind == "done":
             metrics = event.get("metrics")
         elif kind == "failed":

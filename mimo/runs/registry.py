@@ -14,11 +14,18 @@ input becomes a path. A run's id names its model; the model recorded in the run'
 listed. Symbolic links in runs/ are ignored. A damaged active.json (not an object, a folder,
 unreadable) reads as "nothing active" with a problem to report, so callers fall back to the
 newest loadable run instead of failing.
+
+What people do with runs from the Dashboards page goes through here too: make a run active
+(recorded in activations.json, see mimo.runs.activations), roll back to the run that was
+active before, give a run a note and tags (its notes.json, see mimo.runs.notes), and delete a
+run that is not active. These take the registry's lock file, so two sessions never interleave
+their writes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -30,7 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mimo.config import MODEL_NAMES, registry_dir
+from mimo.runs import activations
+from mimo.runs.artifacts import FILE_MODE, NOTES
 from mimo.runs.artifacts import RUN_INFO as RUN_MARKER
+from mimo.runs.notes import RunNotes, checked_notes, notes_json, read_notes
 
 # <model>-YYYYMMDD-HHMMSS-<tag>, for every model in the table (mimo.tasks); use fullmatch.
 RUN_ID_PATTERN = re.compile(
@@ -40,6 +50,8 @@ CONFIG_FILE = "config.json"
 JSON_KINDS = {list: "array", type(None): "null", int: "number", float: "number", str: "string"}
 JSON_KINDS[bool] = "boolean"
 MODEL_FILE = "model.keras"
+LOCK_FILE = "registry.lock"  # taken while active.json, activations.json or runs/ change
+DELETING_PREFIX = "deleting-"  # a run being deleted, moved into .tmp/ first
 
 
 class RegistryError(RuntimeError):
@@ -82,6 +94,7 @@ def write_json_atomic(path: Path, data) -> None:
             json.dump(data, f, indent=2)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, FILE_MODE)  # mkstemp makes it private; registry files are readable
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -207,25 +220,135 @@ class Registry:
     # -- writing ---------------------------------------------------------------------------
 
     def activate(self, run_id: str) -> Run:
-        """Make a run the active one of its model. RegistryError (one clear sentence) for a bad
-        id, a missing run, a run of another model, or a registry that cannot be written."""
+        """Make a run the active one of its model, and record it in the activation history.
+        RegistryError (one clear sentence) for a bad id, a missing run, a run of another model,
+        or a registry that cannot be written."""
         run = self.run(run_id)
+        with self._writing(f"cannot activate {run_id}"):
+            previous = self.active_ids().get(run.model)
+            self._set_active(run, f"cannot activate {run_id}")
+            history = activations.read_history(self.root)
+            history[run.model] = activations.pushed(
+                history.get(run.model, []), previous, run.run_id
+            )
+            write_json_atomic(self.root / activations.HISTORY_FILE, history)
+        return run
+
+    def _set_active(self, run: Run, failure: str) -> None:
         active = self.active_ids()
         active[run.model] = run.run_id
         if self.active_file.is_dir() and not self.active_file.is_symlink():
-            raise RegistryError(f"cannot activate {run_id}: {self.active_file} is a folder")
+            raise RegistryError(f"{failure}: {self.active_file} is a folder")
         try:
             write_json_atomic(self.active_file, active)
         except PermissionError:
-            raise RegistryError(
-                f"cannot activate {run_id}: no permission to write in {self.root}"
-            ) from None
+            raise RegistryError(f"{failure}: no permission to write in {self.root}") from None
         except OSError as exc:
             raise RegistryError(
-                f"cannot activate {run_id}: {self.active_file} cannot be written "
-                f"({exc.strerror or exc})"
+                f"{failure}: {self.active_file} cannot be written ({exc.strerror or exc})"
             ) from None
+
+    @contextlib.contextmanager
+    def _writing(self, failure: str):
+        """Hold the registry's lock file; a registry that cannot be written is one RegistryError
+        starting with `failure`."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            lock = open(self.root / LOCK_FILE, "a")  # noqa: SIM115 (closed below)
+        except PermissionError:
+            raise RegistryError(f"{failure}: no permission to write in {self.root}") from None
+        except OSError as exc:
+            raise RegistryError(f"{failure}: {self.root} cannot be written ({exc})") from None
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            except PermissionError:
+                raise RegistryError(f"{failure}: no permission to write in {self.root}") from None
+            except OSError as exc:
+                raise RegistryError(f"{failure}: {exc.strerror or exc}") from None
+        finally:
+            lock.close()  # closing releases the lock
+
+    def activation_history(self, model: str) -> list[dict]:
+        """The runs made active for `model`, oldest first, the active one last."""
+        check_model_name(model)
+        entries = activations.read_history(self.root).get(model, [])
+        return activations.reconciled(entries, self.active_ids().get(model))
+
+    def previous_active(self, model: str) -> str | None:
+        """The run a rollback would make active again; None when there is none."""
+        check_model_name(model)
+        try:
+            target, _ = activations.rollback_target(
+                activations.read_history(self.root).get(model, []),
+                self.active_ids().get(model),
+                self._exists,
+            )
+        except ValueError:
+            return None
+        return target
+
+    def rollback(self, model: str) -> Run:
+        """Make the previously active run of `model` active again (runs deleted since are
+        skipped). RegistryError when there is no earlier run or the registry cannot be written."""
+        check_model_name(model)
+        failure = f"cannot roll back the {model} model"
+        with self._writing(failure):
+            history = activations.read_history(self.root)
+            try:
+                target, entries = activations.rollback_target(
+                    history.get(model, []), self.active_ids().get(model), self._exists
+                )
+            except ValueError as exc:
+                raise RegistryError(f"{failure}: {exc}") from None
+            run = self.run(target)
+            self._set_active(run, failure)
+            history[model] = entries
+            write_json_atomic(self.root / activations.HISTORY_FILE, history)
         return run
+
+    def _exists(self, run_id: str) -> bool:
+        try:
+            self.run(run_id)
+        except RegistryError:
+            return False
+        return True
+
+    def delete(self, run_id: str) -> None:
+        """Delete a run for good. The active run of a model is refused, and so is every run
+        while active.json cannot be read (which run is active is then unknown)."""
+        run = self.run(run_id)
+        failure = f"cannot delete {run_id}"
+        with self._writing(failure):
+            active, problem = self._read_active()
+            if problem:
+                raise RegistryError(f"{failure}: {problem}, so the active runs are unknown")
+            if run_id in active.values():
+                raise RegistryError(
+                    f"{failure}: it is the active {run.model} model; make another run active first"
+                )
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+            doomed = self.tmp_dir / f"{DELETING_PREFIX}{run_id}-{secrets.token_hex(3)}"
+            os.replace(run.path, doomed)  # gone from runs/ at once; the files go next
+            shutil.rmtree(doomed, ignore_errors=True)
+
+    def notes(self, run_id: str) -> RunNotes:
+        """A run's note and tags (empty when it has none)."""
+        return read_notes(self.run(run_id).path)
+
+    def annotate(self, run_id: str, note: str = "", tags=()) -> RunNotes:
+        """Replace a run's note and tags. RegistryError for text that is too long, tags that are
+        not short words, or a run folder that cannot be written."""
+        run = self.run(run_id)
+        try:
+            checked = checked_notes(note, tags)
+        except ValueError as exc:
+            raise RegistryError(f"cannot save the note of {run_id}: {exc}") from None
+        with self._writing(f"cannot save the note of {run_id}"):
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            write_json_atomic(run.path / NOTES, notes_json(checked, stamp))
+        return checked
 
     def clean_stale_staging(self) -> list[str]:
         """Remove every folder in .tmp/ (runs left half-written by a crash or a kill). Only call

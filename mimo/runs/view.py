@@ -15,10 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from mimo.runs import artifacts
+from mimo.runs import weights as loss_weights
+from mimo.runs.notes import RunNotes, read_notes
 from mimo.runs.registry import RegistryError, model_of
 from mimo.tasks import HEADS, TASKS, task
 
 HEAD_TITLES = {name: head.title for name, head in HEADS.items()}  # "Colour"
+PERCENT_DECIMALS = 2  # 99.32%: enough to tell runs of 10,000 test images apart
 MODEL_TITLES = {name: t.label for name, t in TASKS.items()}  # "Colour model (digit + colour)"
 
 # What the page loses when an artifact is missing or broken.
@@ -45,7 +48,8 @@ class RunView:
     metrics: dict | None = None
     confusion: dict | None = None
     samples: dict | None = None
-    architecture: str | None = None
+    architecture: str | None = None  # model.summary(), totals about the model alone
+    notes: RunNotes = field(default_factory=RunNotes)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -100,18 +104,16 @@ def load_run_view(run_dir: Path, run_id: str) -> RunView:
     if view.metrics is None:
         view.metrics = fallback
     view.confusion = _load(view, artifacts.CONFUSION, lambda n: check_confusion(json_of(n), heads))
-    view.samples = _load(view, artifacts.SAMPLES, lambda n: check_samples(_npz(folder), model))
-    view.architecture = _load(view, artifacts.ARCHITECTURE_TXT, lambda n: (folder / n).read_text())
+    view.samples = _load(
+        view, artifacts.SAMPLES, lambda n: check_samples(artifacts.read_samples(folder), model)
+    )
+    view.architecture = _load(
+        view,
+        artifacts.ARCHITECTURE_TXT,
+        lambda n: artifacts.model_summary((folder / n).read_text()),
+    )
+    view.notes = read_notes(folder)
     return view
-
-
-def _npz(folder: Path) -> dict:
-    try:
-        return artifacts.read_samples(folder)
-    except FileNotFoundError:
-        raise
-    except Exception:  # numpy raises several kinds for a file that is not an npz archive
-        raise ValueError("not a valid .npz archive") from None
 
 
 def _load(view: RunView, name: str, read, consequence: str | None = None):
@@ -257,11 +259,36 @@ def check_samples(data: dict, model: str) -> dict:
 
 
 def percent(value) -> str:
-    return "—" if value is None else f"{100 * float(value):.1f}%"
+    """A share with two decimals ("99.32%"). Only exactly 1 shows as 100.00% and only exactly
+    0 as 0.00%: 0.99998 is "99.99%", never a perfect score it is not."""
+    if value is None:
+        return "—"
+    shown = round(100 * float(value), PERCENT_DECIMALS)
+    step = 10.0**-PERCENT_DECIMALS
+    if shown >= 100 and float(value) < 1:
+        shown = 100 - step
+    elif shown <= 0 < float(value):
+        shown = step
+    return f"{shown:.{PERCENT_DECIMALS}f}%"
+
+
+def wrong_count(accuracy, n) -> int | None:
+    """How many of n examples an accuracy leaves wrong; None when either is unknown."""
+    if not isinstance(n, int) or isinstance(accuracy, bool):
+        return None
+    if not isinstance(accuracy, (int, float)):
+        return None
+    return int(round((1 - float(accuracy)) * n))
+
+
+def errors_text(accuracy, n) -> str:
+    """'68 of 10,000 wrong', or '' when unknown."""
+    wrong = wrong_count(accuracy, n)
+    return "" if wrong is None else f"{wrong:,} of {n:,} wrong"
 
 
 def accuracy_summary(metrics: dict | None, model: str) -> str:
-    """'digit 98.9%, colour 100.0%' or 'no test metrics'."""
+    """'digit 98.94%, colour 100.00%' or 'no test metrics'."""
     if not metrics:
         return "no test metrics"
     parts = []
@@ -272,8 +299,9 @@ def accuracy_summary(metrics: dict | None, model: str) -> str:
     return ", ".join(parts) or "no test metrics"
 
 
-def run_label(run_id: str, info: dict | None, active: bool) -> str:
-    """How a run appears in a picker: id, date, test accuracy, and a star for the active run."""
+def run_label(run_id: str, info: dict | None, active: bool, tags=(), config=None) -> str:
+    """How a run appears in a picker: id, date, test accuracy, its loss weights when they are
+    not all 1 (config: its config.json), its tags, and a star for the active run."""
     info = info or {}
     try:
         model = model_of(run_id)
@@ -282,6 +310,9 @@ def run_label(run_id: str, info: dict | None, active: bool) -> str:
     metrics = info.get("test_metrics") if isinstance(info.get("test_metrics"), dict) else None
     created = str(info.get("created") or "unknown date")[:16]
     label = f"{run_id} · {created} · {accuracy_summary(metrics, model)}"
+    weights = loss_weights.short(loss_weights.of_config(model, config))
+    label += f" · {weights}" if weights else ""
+    label += "".join(f" #{tag}" for tag in tags)
     return f"★ {label} (active)" if active else label
 
 
@@ -297,13 +328,13 @@ def seconds(value) -> str:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return "—"
     value = float(value)
-    if value < 60:
+    if value < 59.95:
         return f"{value:.1f} s"
-    minutes, secs = divmod(value, 60)
-    if minutes < 60:
-        return f"{int(minutes)} min {secs:02.0f} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{int(hours)} h {int(minutes):02d} min"
+    if value < 3600 - 0.5:  # whole seconds, rounded once: 3,479.8 s is 57 min 60 s otherwise
+        minutes, secs = divmod(round(value), 60)
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(round(value / 60), 60)
+    return f"{hours} h {minutes:02d} min"
 
 
 def count(value) -> str:
@@ -346,7 +377,17 @@ def config_rows(config: dict | None) -> dict:
         else count(train_size),
         "Augmentation": {True: "on", False: "off"}.get(config.get("augment"), "—"),
         "Seed": count(config.get("seed")),
+        "Loss weights": _weights_text(config),
     }
+
+
+def _weights_text(config: dict) -> str:
+    """'digit 1, colour 0 (digit only)'; all 1 for a run from before loss weights."""
+    if config.get("model") not in TASKS:
+        return "—"
+    weights = loss_weights.of_config(config["model"], config)
+    note = loss_weights.short(weights)
+    return loss_weights.words(weights) + (f" ({note})" if note.endswith("only") else "")
 
 
 def epochs_trained(view: RunView) -> int | None:

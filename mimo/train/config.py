@@ -5,6 +5,10 @@ A TrainConfig travels as JSON: the Retrain page writes one per job, `python -m m
 keeps the one it was trained with as config.json. Missing keys take the defaults below; keys
 this version does not know (such as the retired "extra") are ignored, so old files still load.
 
+Loss weights are per head (`loss_weights`, head name -> weight; heads not named, and runs from
+before the field, weigh 1; 0 turns a head off). The command line's `--loss-weights` text becomes
+that mapping here (loss_weights_from_text).
+
 Values are checked in one place, `TrainConfig.validate(limits)`, against a deployment's limits:
 the command line allows long runs (CLI_LIMITS), jobs started from the app fewer epochs and
 images (APP_LIMITS, set in mimo.config). Every problem is reported at once, one sentence each,
@@ -21,6 +25,7 @@ from dataclasses import asdict, dataclass, fields
 
 from mimo.config import MAX_EPOCHS, MAX_TRAIN_SIZE, MODEL_NAMES
 from mimo.runs.registry import RegistryError, check_run_id, model_of
+from mimo.tasks import task
 
 # The training recipe's defaults.
 ELASTIC_PROB = 0.5  # share of training images that get an elastic distortion
@@ -75,6 +80,9 @@ class TrainConfig:
     bn_recalibration_batches: int = BN_RECALIBRATION_BATCHES
     # A run id in the registry to start from (same model): fine-tune instead of training anew.
     init_from: str | None = None
+    # Head name -> the weight of its loss in the total; heads not named weigh 1, and None (every
+    # run from before this field) means all 1. A weight of 0 turns a head off: single-task.
+    loss_weights: dict[str, float] | None = None
 
     # -- checking ---------------------------------------------------------------------------
 
@@ -110,6 +118,10 @@ class TrainConfig:
 
     # -- the recipe -------------------------------------------------------------------------
 
+    def head_loss_weights(self) -> dict[str, float]:
+        """Every head's loss weight (1 where none is given), in head order, as floats."""
+        return {k: float(v) for k, v in task(self.model).loss_weights(self.loss_weights).items()}
+
     def ema_momentum(self, steps_per_epoch: int) -> float | None:
         """EMA momentum whose horizon (1 / (1 - momentum)) is ema_fraction of all steps.
 
@@ -129,6 +141,28 @@ def field_names() -> frozenset[str]:
 def unknown_keys(settings: Mapping) -> list[str]:
     """Keys of `settings` that from_dict ignores, other than the retired ones."""
     return [k for k in settings if k not in field_names() and k not in RETIRED_KEYS]
+
+
+def loss_weights_from_text(text: str) -> dict:
+    """'digit=1,color=0.5' (the command line's --loss-weights) -> {"digit": 1.0, "color": 0.5}.
+    Values that are not numbers are kept as typed, for validate() to name; ConfigError when the
+    text is not head=weight pairs, each head once."""
+    weights = {}
+    for part in text.split(","):
+        name, equals, value = part.partition("=")
+        name, value = name.strip(), value.strip()
+        if not equals or not name or not value or name in weights:
+            raise ConfigError(
+                [
+                    "--loss-weights takes each head once as head=weight, such as "
+                    f"digit=1,color=0.5 (got {text!r})."
+                ]
+            )
+        try:
+            weights[name] = float(value)
+        except ValueError:
+            weights[name] = value
+    return weights
 
 
 def read_settings(path: str | os.PathLike) -> dict:
@@ -179,6 +213,7 @@ def config_problems(config: TrainConfig, limits: TrainLimits) -> list[str]:
             limits.max_bn_recalibration_batches,
         ),
         _init_from(c.init_from, c.model),
+        _loss_weights(c.loss_weights, c.model),
     ]
     return [problem for problem in found if problem]
 
@@ -247,3 +282,38 @@ def _init_from(value, model) -> str | None:
     if _is_model(model) and run_model != model:
         return f"The run to start from, {value}, holds a {run_model} model, not a {model} model."
     return None
+
+
+def _loss_weights(value, model) -> str | None:
+    """None, or head name -> a finite weight of at least 0, every name a head of the model,
+    and at least one head (named or not) above 0."""
+    if value is None:
+        return None
+    example = "such as {'digit': 1, 'color': 0.5}"
+    if not isinstance(value, Mapping):
+        return f"Loss weights must map head names to weights, {example} (got {value!r})."
+    problems = []
+    if _is_model(model):
+        heads = task(model).head_names
+        unknown = [name for name in value if name not in heads]
+        if unknown:
+            names = ", ".join(repr(n) for n in unknown)
+            problems.append(
+                f"the {model} model has no head {names} (its heads: {', '.join(heads)})"
+            )
+    bad = [
+        f"{name}={weight!r}"
+        for name, weight in value.items()
+        if not _is_number(weight) or not math.isfinite(weight) or weight < 0
+    ]
+    if bad:
+        problems.append(f"each weight must be a number of at least 0 (got {', '.join(bad)})")
+    elif (
+        _is_model(model)
+        and not problems
+        and not any(w > 0 for w in task(model).loss_weights(value).values())
+    ):
+        problems.append("at least one head needs a weight above 0")
+    if not problems:
+        return None
+    return f"Loss weights: {'; '.join(problems)}."

@@ -1,13 +1,18 @@
-"""Test metrics per head, head consistency, confusion matrices and prediction samples.
+"""Test metrics per head, head consistency, confusion matrices, prediction samples, and every
+test example's predictions (mimo.runs.examples), from one pass of the model over the test split.
 
-Everything here works on arrays, so it serves training, `python -m mimo evaluate` and tests.
+Everything here works on arrays, so it serves training, `python -m mimo evaluate`, the
+completion of older runs (mimo.train.backfill) and tests.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from sklearn.metrics import confusion_matrix
 
+from mimo.runs import examples
 from mimo.tasks import DIGIT, task
 from mimo.train.pipelines import EvalPairs, evaluation_arrays
 
@@ -45,10 +50,32 @@ def true_labels(model_name: str, labels: np.ndarray, pairs: EvalPairs) -> dict:
     return {head.name: head.truth(digits, paired) for head in model_task.heads}
 
 
+@dataclass
+class Evaluation:
+    metrics: dict  # metrics.json
+    confusion: dict  # confusion.json
+    sample: dict  # samples.npz
+    examples: dict  # predictions.npz (mimo.runs.examples.build)
+
+
 def evaluate_model(
     model, model_name: str, images: np.ndarray, labels: np.ndarray, pairs: EvalPairs
 ):
     """Evaluate on fixed pairs; returns (metrics, confusion matrices, prediction sample)."""
+    done = evaluate_in_full(model, model_name, images, labels, pairs)
+    return done.metrics, done.confusion, done.sample
+
+
+def evaluate_in_full(
+    model,
+    model_name: str,
+    images: np.ndarray,
+    labels: np.ndarray,
+    pairs: EvalPairs,
+    data: dict | None = None,
+) -> Evaluation:
+    """Everything a run records about its test split. data: the test data's source and
+    description (and "as_evaluated"), recorded with the per-example predictions."""
     model_task = task(model_name)
     inputs, _ = evaluation_arrays(model_name, images, labels, pairs)
     outputs = predict_batches(model, inputs)
@@ -63,7 +90,11 @@ def evaluate_model(
         metrics["consistency"] = consistency(predicted[head.name][0], follows)
     confusion = confusion_matrices(model_name, truth, predicted)
     sample = prediction_sample(model_name, images, truth, predicted, pairs)
-    return metrics, confusion, sample
+    rows = {model_task.pairing.sample_key: model_task.paired(pairs)}
+    for head, (pred, conf) in predicted.items():
+        rows.update({f"{head}_true": truth[head], f"{head}_pred": pred, f"{head}_confidence": conf})
+    per_example = examples.build(model_name, rows, images, data or {})
+    return Evaluation(metrics, confusion, sample, per_example)
 
 
 def consistency(predicted, follows) -> float:

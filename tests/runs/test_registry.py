@@ -181,3 +181,140 @@ def test_stale_staging_folders_are_cleaned(tmp_path):
     (registry.tmp_dir / "stray-file").write_text("x")
     assert sorted(registry.clean_stale_staging()) == sorted([left, "stray-file"])
     assert list(registry.tmp_dir.iterdir()) == []
+
+
+# -- what people do with runs from the Dashboards page ----------------------------------------
+
+
+def _runs(registry: Registry, model: str, count: int) -> list[str]:
+    """`count` published runs of `model`, oldest first (ids one second apart)."""
+    ids = []
+    for number in range(count):
+        run_id = f"{model}-2026010{number + 1}-000000-r{number}"
+        staging = registry.staging_dir(run_id)
+        artifacts.write_json(staging, "config.json", {"model": model})
+        artifacts.write_json(staging, artifacts.RUN_INFO, {"run_id": run_id, "model": model})
+        registry.publish(run_id)
+        ids.append(run_id)
+    return ids
+
+
+def test_rollback_restores_the_previously_active_run_step_by_step(tmp_path):
+    registry = Registry(tmp_path)
+    first, second, third = _runs(registry, "color", 3)
+    assert registry.previous_active("color") is None
+    with pytest.raises(RegistryError, match="no earlier active run"):
+        registry.rollback("color")
+    for run_id in (first, second, third):
+        registry.activate(run_id)
+    assert [e["run_id"] for e in registry.activation_history("color")] == [first, second, third]
+    assert registry.previous_active("color") == second
+
+    assert registry.rollback("color").run_id == second
+    assert registry.active_ids()["color"] == second
+    assert Registry(tmp_path).rollback("color").run_id == first  # read back from the file
+    assert registry.previous_active("color") is None
+    with pytest.raises(RegistryError, match="cannot roll back the color model"):
+        registry.rollback("color")
+    assert registry.active_ids() == {"color": first}
+
+
+def test_rollback_skips_deleted_runs_and_never_touches_the_other_model(tmp_path):
+    registry = Registry(tmp_path)
+    first, second, third = _runs(registry, "sum", 3)
+    (color,) = _runs(registry, "color", 1)
+    for run_id in (first, second, color, third):
+        registry.activate(run_id)
+    registry.delete(second)
+    assert registry.previous_active("sum") == first
+    assert registry.rollback("sum").run_id == first
+    assert registry.active_ids() == {"sum": first, "color": color}
+
+
+def test_a_hand_edited_active_json_counts_as_the_top_of_the_history(tmp_path):
+    registry = Registry(tmp_path)
+    first, second, third = _runs(registry, "sum", 3)
+    registry.activate(first)
+    registry.activate(second)
+    registry.active_file.write_text(json.dumps({"sum": third}))  # not through the registry
+    assert registry.previous_active("sum") == second
+    assert registry.rollback("sum").run_id == second
+
+
+def test_the_active_run_cannot_be_deleted_and_another_one_can(tmp_path):
+    registry = Registry(tmp_path)
+    active, other = _runs(registry, "color", 2)
+    registry.activate(active)
+    with pytest.raises(RegistryError, match="it is the active color model"):
+        registry.delete(active)
+    assert (registry.runs_dir / active).is_dir()
+
+    registry.delete(other)
+    assert [r.run_id for r in registry.list_runs()] == [active]
+    assert not (registry.runs_dir / other).exists()
+    assert not list(registry.tmp_dir.iterdir())  # nothing left half-deleted
+    with pytest.raises(RegistryError, match="does not exist"):
+        registry.delete(other)
+
+
+def test_nothing_is_deleted_while_the_active_runs_are_unknown(tmp_path):
+    registry = Registry(tmp_path)
+    (run_id,) = _runs(registry, "sum", 1)
+    registry.active_file.write_text("[]")
+    with pytest.raises(RegistryError, match="active runs are unknown"):
+        registry.delete(run_id)
+    assert (registry.runs_dir / run_id).is_dir()
+
+
+def test_a_note_and_tags_survive_a_reload(tmp_path):
+    registry = Registry(tmp_path)
+    (run_id,) = _runs(registry, "color", 1)
+    assert registry.notes(run_id).empty
+    saved = registry.annotate(run_id, "  Fine-tuned baseline.  ", "Baseline, #lr-sweep baseline")
+    assert saved.note == "Fine-tuned baseline." and saved.tags == ("baseline", "lr-sweep")
+    again = Registry(tmp_path).notes(run_id)
+    assert again == saved
+    assert json.loads((registry.runs_dir / run_id / "notes.json").read_text())["tags"] == [
+        "baseline",
+        "lr-sweep",
+    ]
+    registry.annotate(run_id, "", [])
+    assert Registry(tmp_path).notes(run_id).empty
+
+
+@pytest.mark.parametrize(
+    "note, tags, message",
+    [
+        ("x" * 2001, "", "at most 2,000"),
+        ("ok", "good/bad", "not a tag: 'good/bad'"),
+        ("ok", " ".join(f"t{i}" for i in range(13)), "at most 12"),
+        (42, "", "a note is text"),
+    ],
+)
+def test_bad_notes_and_tags_are_refused_and_the_old_ones_kept(tmp_path, note, tags, message):
+    registry = Registry(tmp_path)
+    (run_id,) = _runs(registry, "sum", 1)
+    registry.annotate(run_id, "first", "keep")
+    with pytest.raises(RegistryError, match=message):
+        registry.annotate(run_id, note, tags)
+    assert registry.notes(run_id).note == "first" and registry.notes(run_id).tags == ("keep",)
+
+
+def test_a_damaged_notes_file_reads_as_no_note(tmp_path):
+    registry = Registry(tmp_path)
+    (run_id,) = _runs(registry, "sum", 1)
+    (registry.runs_dir / run_id / "notes.json").write_text("{ not json")
+    assert registry.notes(run_id).empty
+    assert [r.run_id for r in registry.list_runs()] == [run_id]
+
+
+@pytest.mark.parametrize("bad", ["../etc", "sum-20260101-000000-a/../../x", "", "color"])
+def test_every_run_action_refuses_a_bad_run_id(tmp_path, bad):
+    registry = Registry(tmp_path)
+    for action in (registry.activate, registry.delete, registry.notes):
+        with pytest.raises(RegistryError):
+            action(bad)
+    with pytest.raises(RegistryError):
+        registry.annotate(bad, "note")
+    with pytest.raises(RegistryError, match="unknown model"):
+        registry.rollback("cats")

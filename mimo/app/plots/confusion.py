@@ -1,4 +1,9 @@
-"""Confusion matrices as interactive heatmaps: rows are the true class, columns the prediction."""
+"""Confusion matrices as interactive heatmaps: rows are the true class, columns the prediction.
+
+A cell can be clicked: plotly selects scatter points but not heatmap cells, so every cell also
+holds an invisible marker that carries the hover text and the (true, predicted) pair; on the
+Dashboards page (st.plotly_chart with on_select) `selected_cell` reads the clicked pair back.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,16 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from mimo.app.plots.selection import custom_values, selected_points
 from mimo.tasks import HEADS
 
 # A matrix of more classes than this (the 19 sums) gets smaller text and a taller figure; the
 # Dashboards page gives it the full width.
 LARGE_MATRIX = 12
+CELL_MARKER_PX = {False: 34, True: 26}  # the click target of a cell, by LARGE_MATRIX or not
+SELECTED_OPACITY = 0.35  # the clicked cell's marker, drawn over it
+CELL_TRACE = "cells"  # the name of the clickable markers' trace
+SMALLEST_SHARE = 0.005  # below this, a non-empty cell reads "<.01" rather than "0.00"
 
 
 def class_labels(head: str) -> list[str]:
@@ -45,11 +55,12 @@ def confusion_figure(
     # Cell text: empty for zero cells keeps the 19x19 sum matrix readable.
     if normalised:
         text = [
-            [f"{v:.2f}" if c else "" for v, c in zip(r, cr, strict=True)]
+            [_share_text(v) if c else "" for v, c in zip(r, cr, strict=True)]
             for r, cr in zip(shares, counts, strict=True)
         ]
     else:
         text = [[str(c) if c else "" for c in row] for row in counts]
+    large = size > LARGE_MATRIX
     fig = go.Figure(
         go.Heatmap(
             z=z.tolist(),
@@ -57,16 +68,39 @@ def confusion_figure(
             y=labels,
             text=text,
             texttemplate="%{text}",
-            textfont={"size": 9 if size > LARGE_MATRIX else 12},
+            textfont={"size": 9 if large else 12},
             customdata=np.dstack([counts, shares]).tolist(),
-            hovertemplate=(
-                "true %{y}, predicted %{x}<br>%{customdata[0]:d} images"
-                "<br>%{customdata[1]:.1%} of true %{y}<extra></extra>"
-            ),
+            hoverinfo="skip",  # the cell markers below carry the hover text
             colorscale="Blues",
             zmin=0,
             zmax=1 if normalised else max(1, int(counts.max())),
             colorbar={"title": {"text": "share of row" if normalised else "images"}},
+        )
+    )
+    true_idx, pred_idx = np.divmod(np.arange(size * size), size)
+    fig.add_trace(
+        go.Scatter(
+            x=[labels[p] for p in pred_idx],
+            y=[labels[t] for t in true_idx],
+            mode="markers",
+            name=CELL_TRACE,
+            showlegend=False,
+            marker={
+                "symbol": "square",
+                "size": CELL_MARKER_PX[large],
+                "color": "#ff7f0e",
+                "opacity": 0,
+            },
+            selected={"marker": {"opacity": SELECTED_OPACITY}},
+            unselected={"marker": {"opacity": 0}},
+            customdata=[
+                [int(t), int(p), int(counts[t, p]), float(shares[t, p])]
+                for t, p in zip(true_idx, pred_idx, strict=True)
+            ],
+            hovertemplate=(
+                "true %{y}, predicted %{x}<br>%{customdata[2]:d} images"
+                "<br>%{customdata[3]:.2%} of true %{y}<br>click to see them<extra></extra>"
+            ),
         )
     )
     fig.update_xaxes(
@@ -87,7 +121,26 @@ def confusion_figure(
     )
     fig.update_layout(
         title=title or ("Row-normalised" if normalised else "Counts"),
-        height=640 if size > LARGE_MATRIX else 400,
+        height=640 if large else 400,
         margin={"t": 60, "l": 60, "r": 20, "b": 50},
+        hovermode="closest",
+        hoverdistance=-1,  # the nearest cell's marker answers wherever the pointer is
+        clickmode="event+select",
+        dragmode=False,
     )
     return fig
+
+
+def _share_text(share: float) -> str:
+    """A cell's share of its row, two decimals; a few images never read as 0.00."""
+    return "<.01" if share < SMALLEST_SHARE else f"{share:.2f}"
+
+
+def selected_cell(event) -> tuple[int, int] | None:
+    """(true class, predicted class) of the cell clicked in a figure of confusion_figure, from
+    st.plotly_chart's selection event (or its session-state value); None when none is."""
+    for point in selected_points(event):
+        data = custom_values(point)
+        if len(data) >= 2:
+            return int(data[0]), int(data[1])
+    return None

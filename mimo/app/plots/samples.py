@@ -8,7 +8,7 @@ plus a caption under every tile with the truth, the prediction and the confidenc
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,10 +47,13 @@ def _mark(text: str, right: bool) -> str:
     return text if right else f"<span style='color:rgb{WRONG_RGB}'><b>{text}</b></span>"
 
 
-def sample_cards(samples: Mapping, model: str) -> list[SampleCard]:
+def sample_cards(
+    samples: Mapping, model: str, notes: Sequence[str] | None = None
+) -> list[SampleCard]:
     """One card per sample. A sample is correct only when every head is right.
 
-    The captions and hover texts are worded as the model's entry in mimo.tasks says.
+    The captions and hover texts are worded as the model's entry in mimo.tasks says; notes, one
+    per sample, add a line to the hover text (another run's answer, say).
     """
     model_task = task(model)
     images = np.asarray(samples["image"])
@@ -98,6 +101,8 @@ def sample_cards(samples: Mapping, model: str) -> list[SampleCard]:
         )
         correct = all(right.values())
         details += f"<br><b>{CORRECT_NAME if correct else WRONG_NAME}</b>"
+        if notes is not None:
+            details += f"<br>{notes[i]}"
         cards.append(SampleCard(i, int(index[i]), rgb[i], correct, caption, details))
     return cards
 
@@ -137,13 +142,21 @@ def samples_grid_figure(
     mistakes_only: bool = False,
     limit: int | None = 30,
     columns: int = 10,
+    title: str | None = None,
+    notes: Sequence[str] | None = None,
+    empty_text: str | None = None,
 ) -> go.Figure:
-    """The grid of sample predictions; mistakes_only keeps the samples with a wrong head."""
-    cards = select_cards(sample_cards(samples, model), mistakes_only, limit)
+    """The grid of sample predictions; mistakes_only keeps the samples with a wrong head.
+
+    title: what the grid shows (default: how many samples, how many with a mistake); notes: an
+    extra hover line per sample; empty_text: what an empty grid says.
+    """
+    cards = select_cards(sample_cards(samples, model, notes), mistakes_only, limit)
     fig = go.Figure()
     if not cards:
+        default = "No mistakes in this sample." if mistakes_only else "No samples to show."
         fig.add_annotation(
-            text="No mistakes in this sample." if mistakes_only else "No samples to show.",
+            text=empty_text or default,
             showarrow=False,
             x=0.5,
             y=0.5,
@@ -211,7 +224,7 @@ def samples_grid_figure(
     fig.update_yaxes(visible=False, range=[height, 0], scaleanchor="x")
     mistakes = sum(not c.correct for c in cards)
     fig.update_layout(
-        title=f"{len(cards)} samples, {mistakes} with a mistake (red)",
+        title=title or f"{len(cards)} samples, {mistakes} with a mistake (red)",
         height=int(110 + 2.4 * height),
         margin={"t": 50, "b": 10, "l": 10, "r": 10},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 1, "xanchor": "right"},
