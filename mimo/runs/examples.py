@@ -49,12 +49,18 @@ def draw_sample(n: int, size: int = SAMPLE_SIZE, seed: int = SAMPLE_SEED) -> np.
 
 
 def build(
-    model: str, rows: Mapping[str, np.ndarray], images: np.ndarray, data: Mapping
+    model: str,
+    rows: Mapping[str, np.ndarray],
+    images: np.ndarray,
+    data: Mapping,
+    trained_heads: Sequence[str] | None = None,
 ) -> dict[str, np.ndarray]:
     """The content of predictions.npz.
 
     rows: the arrays of row_keys(model), one entry per test image; images: every test image
-    (N, 28, 28); data: {"source", "description", "as_evaluated"} of the test data used.
+    (N, 28, 28); data: {"source", "description", "as_evaluated"} of the test data used;
+    trained_heads: the heads whose mistakes get their pictures kept (default: every head; a head
+    switched off by a loss weight of 0 is wrong half the time or more, and is left out).
     """
     n = len(images)
     content = {}
@@ -65,7 +71,7 @@ def build(
         dtype = CONFIDENCE_DTYPE if key.endswith("_confidence") else np.uint8
         content[key] = values.astype(dtype)
     wrong = np.zeros(n, bool)
-    for head in task(model).head_names:
+    for head in trained_heads or task(model).head_names:
         wrong |= content[f"{head}_true"] != content[f"{head}_pred"]
     sample = draw_sample(n)
     kept = np.union1d(sample, np.flatnonzero(wrong)).astype(np.int32)

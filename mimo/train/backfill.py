@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mimo.config import PROJECT_ROOT
 from mimo.runs import artifacts, embedding, examples
+from mimo.runs import weights as loss_weights
 from mimo.runs.registry import MODEL_FILE
 from mimo.train.data import (
     DataUnavailable,
@@ -26,6 +27,15 @@ from mimo.train.data import (
     load_mnist,
     load_npz,
 )
+
+
+def read_config(run_dir: Path) -> dict | None:
+    """The run's config.json, or None (a run from before it was recorded, or a broken one)."""
+    try:
+        return artifacts.read_json(run_dir, artifacts.CONFIG)
+    except (OSError, ValueError):
+        return None
+
 
 EXTRAS = (artifacts.PREDICTIONS, artifacts.EMBEDDING)  # what older runs lack
 FILE_PREFIX = "file "  # how run.json describes a file source: "file ../shared/data/x.npz"
@@ -141,7 +151,11 @@ def complete_run(run_dir: Path, model_name: str, data: EvaluationData | None = N
             needed = list(EXTRAS)
     written = []
     if artifacts.PREDICTIONS in needed:
-        evaluation = evaluate_in_full(model, model_name, x_test, y_test, pairs, data.record())
+        config = read_config(run_dir)
+        trained = [h for h, w in loss_weights.of_config(model_name, config).items() if w > 0]
+        evaluation = evaluate_in_full(
+            model, model_name, x_test, y_test, pairs, data.record(), trained
+        )
         examples.write(run_dir, evaluation.examples)
         sample = evaluation.examples[examples.SAMPLE_INDEX]
         written.append(artifacts.PREDICTIONS)

@@ -73,9 +73,11 @@ def evaluate_in_full(
     labels: np.ndarray,
     pairs: EvalPairs,
     data: dict | None = None,
+    trained_heads=None,
 ) -> Evaluation:
     """Everything a run records about its test split. data: the test data's source and
-    description (and "as_evaluated"), recorded with the per-example predictions."""
+    description (and "as_evaluated"), recorded with the per-example predictions; trained_heads:
+    the heads with a loss weight above 0 (default: all), whose mistakes are pictured."""
     model_task = task(model_name)
     inputs, _ = evaluation_arrays(model_name, images, labels, pairs)
     outputs = predict_batches(model, inputs)
@@ -93,7 +95,7 @@ def evaluate_in_full(
     rows = {model_task.pairing.sample_key: model_task.paired(pairs)}
     for head, (pred, conf) in predicted.items():
         rows.update({f"{head}_true": truth[head], f"{head}_pred": pred, f"{head}_confidence": conf})
-    per_example = examples.build(model_name, rows, images, data or {})
+    per_example = examples.build(model_name, rows, images, data or {}, trained_heads)
     return Evaluation(metrics, confusion, sample, per_example)
 
 

@@ -245,8 +245,9 @@ def train(
         eval_started = time.monotonic()
         test_pairs = fixed_pairs(len(splits.y_test), TEST_PAIRS_SEED)
         test_data = {"source": data.source, "description": data.description}
+        trained = [head for head, weight in config.head_loss_weights().items() if weight > 0]
         evaluation = evaluate_in_full(
-            model, config.model, splits.x_test, splits.y_test, test_pairs, test_data
+            model, config.model, splits.x_test, splits.y_test, test_pairs, test_data, trained
         )
         metrics = evaluation.metrics
         timings["evaluate_s"] = time.monotonic() - eval_started

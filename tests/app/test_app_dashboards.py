@@ -27,15 +27,33 @@ SECTIONS = {
 }
 
 
-@pytest.fixture()
-def registry(tmp_path, monkeypatch) -> Registry:
-    """A writable copy of the shipped registry, made the page's registry through MIMO_REGISTRY."""
+# The shipped multi-task lab runs (a digit-only and a multi-task run per model, 6 epochs).
+LAB_RUNS = ("*-digitonly", "*-multitask")
+
+
+def copy_shipped_registry(tmp_path, monkeypatch, without=()) -> Registry:
+    """A writable copy of the shipped registry, less the runs matching `without`, made the page's
+    registry through MIMO_REGISTRY."""
     root = tmp_path / "registry"
-    shutil.copytree(SOURCE_REGISTRY, root, ignore=shutil.ignore_patterns(".tmp", "jobs", "*.lock"))
+    ignored = shutil.ignore_patterns(".tmp", "jobs", "*.lock", *without)
+    shutil.copytree(SOURCE_REGISTRY, root, ignore=ignored)
     monkeypatch.setenv("MIMO_REGISTRY", str(root))
     monkeypatch.delenv("MIMO_RETRAIN", raising=False)
     monkeypatch.delenv("MIMO_RETRAIN_PASSWORD", raising=False)
     return Registry(root)
+
+
+@pytest.fixture()
+def registry(tmp_path, monkeypatch) -> Registry:
+    """The shipped registry without the lab runs: full-length runs of the full recipe, none
+    single-task, none with a gradient-agreement record (the tests add what they need)."""
+    return copy_shipped_registry(tmp_path, monkeypatch, without=LAB_RUNS)
+
+
+@pytest.fixture()
+def shipped(tmp_path, monkeypatch) -> Registry:
+    """The whole shipped registry, lab runs included."""
+    return copy_shipped_registry(tmp_path, monkeypatch)
 
 
 def open_page() -> AppTest:
@@ -515,3 +533,27 @@ def test_a_single_task_run_is_set_against_its_multi_task_partner(registry):
     hollow = next(t for t in scatter["data"] if "single-task" in t["name"])
     assert hollow["customdata"][0][:2] == [single_id, "digit 1, colour 0"]
     assert hollow["x"] == [pytest.approx(a.right(["digit"]).mean(), abs=1e-4)]
+
+
+def test_the_shipped_lab_runs_answer_whether_the_second_task_helps(shipped):
+    """For each model the shipped digit-only and multi-task runs make a pair: the lab shows both
+    digit accuracies with intervals and both runs' gradient agreement."""
+    at = open_page()
+    for model in ("color", "sum"):
+        if model != "color":
+            at.radio(key="dash_model").set_value(model).run()
+            assert_no_exception(at)
+        at.selectbox(key=f"dash_run_{model}").set_value(f"{model}-20261202-170001-multitask").run()
+        assert_no_exception(at)
+        figures = charts(block(at, "task-balance"))
+        pair = figures["balance_pair_accuracy"]["data"][0]
+        assert pair["y"] == [
+            f"{model}-20261202-170000-digitonly",
+            f"{model}-20261202-170001-multitask",
+        ]
+        single, multi = (examples.read(shipped.run(run_id).path, model) for run_id in pair["y"])
+        assert pair["x"] == pytest.approx(
+            [single.right(["digit"]).mean(), multi.right(["digit"]).mean()]
+        )
+        names = {t["name"] for t in figures["balance_pair_agreement"]["data"]}
+        assert any(name.startswith(f"{model}-20261202-170001-multitask") for name in names)
