@@ -126,6 +126,7 @@ def test_bad_arguments_are_reported_without_a_traceback():
 
 
 def test_runs_lists_the_shipped_active_runs(shipped_registry):
+    from mimo.runs import weights as loss_weights
     from mimo.tasks import task
 
     result = run_cli("runs")
@@ -142,10 +143,16 @@ def test_runs_lists_the_shipped_active_runs(shipped_registry):
     assert list(rows) == [run.run_id for run in shipped_registry.list_runs()]
     for run_id, row in rows.items():
         heads = task(row["model"]).head_names
-        assert row["loss_weights"] == dict.fromkeys(heads, 1.0)
+        config = shipped_registry.run(run_id).read_json("config.json")
+        assert row["loss_weights"] == loss_weights.of_config(row["model"], config)
         assert row["config"]["loss_weights"] == row["loss_weights"]
         assert {f"{h}_accuracy" for h in heads} <= set(row["test_metrics"])
         assert row["active"] == (run_id in shipped_registry.active_ids().values())
+    # The lab's evidence: per model a single-task baseline (the other head's weight 0) and a
+    # multi-task run with the same other settings.
+    for model in ("color", "sum"):
+        weights = [tuple(r["loss_weights"].values()) for r in rows.values() if r["model"] == model]
+        assert (1.0, 0.0) in weights and (1.0, 1.0) in weights
 
 
 def test_evaluate_recomputes_the_metrics_of_the_active_run_offline():

@@ -17,6 +17,7 @@ predict.js folds it on phones.
 from __future__ import annotations
 
 import html
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +37,7 @@ from mimo.serve.explain import (
 from mimo.serve.preprocess import PreparedDigit
 from mimo.tasks import DIGIT, HEADS, TASKS, Task, pack
 
+LOG = logging.getLogger(__name__)
 EXPLANATION_CACHE_ENTRIES = 128
 MAP_SIZE = 112  # pixels: an attribution map, 4x its 28x28
 MAP_SCALE = 4  # the PNG's own enlargement, so a browser that smooths still shows squares
@@ -108,10 +110,21 @@ def explanations_ui(predictor, image_bytes: bytes, prediction, prepared) -> None
     """Every model's explanation, in the order of the cards above them."""
     digest = image_digest(image_bytes)
     for name, result in prediction.models.items():
-        explanation = _explanation(
-            predictor.run_ids, digest, prediction.number, name, predictor, prediction, prepared
-        )
         with st.container(key=explanation_key(name)):
+            try:
+                explanation = _explanation(
+                    predictor.run_ids,
+                    digest,
+                    prediction.number,
+                    name,
+                    predictor,
+                    prediction,
+                    prepared,
+                )
+            except Exception:  # the answers above stand; only the "why" is missing
+                LOG.exception("explaining the %s model's answer failed", name)
+                st.caption(f"The {TASKS[name].title.lower()}'s explanation is not available here.")
+                continue
             explanation_ui(TASKS[name], result, explanation)
 
 
