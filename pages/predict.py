@@ -10,6 +10,7 @@ always-visible canvas toolbar come from mimo/app/assets/predict.css and predict.
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from importlib import resources
@@ -48,13 +49,17 @@ MODELS_POLL_S = 0.1  # how often a page waiting for the models checks on them
 HIDE_DRAWING_STYLE = "<style>.st-key-drawing {display: none;}</style>"
 
 
+@functools.cache
+def _asset(name: str) -> str:
+    """A file of mimo/app/assets, read once per server, not on every stroke."""
+    return (resources.files("mimo.app") / "assets" / name).read_text()
+
+
 def page_behaviour_ui() -> None:
     """The page's layout rules and its script (the canvas toolbar, folding on phones)."""
-    assets = resources.files("mimo.app") / "assets"
-    st.html(f"<style>{(assets / 'predict.css').read_text()}</style>")
+    st.html(f"<style>{_asset('predict.css')}</style>")
     with st.container(key="predict-behaviour"):
-        script = (assets / "predict.js").read_text()
-        st.html(f"<script>{script}</script>", unsafe_allow_javascript=True)
+        st.html(f"<script>{_asset('predict.js')}</script>", unsafe_allow_javascript=True)
 
 
 # ---------------------------------------------------------------------------------------------
