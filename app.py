@@ -1,7 +1,9 @@
 """The mimo app: `streamlit run app.py`.
 
 This file only declares the navigation and tunes the server process once at start; the pages
-live in pages/ (predict.py is the landing page, dashboards.py, retrain.py) and call `mimo`.
+live in app_pages/ (predict.py is the landing page, dashboards.py, my_digits.py, retrain.py)
+and call `mimo`. The folder is not named pages/: Streamlit would take that for its older
+multipage layout on a fresh server's first visit, and answer a page's URL with "Page not found".
 """
 
 from __future__ import annotations
@@ -15,28 +17,35 @@ from mimo.app.support import start_warming
 
 
 def main() -> None:
-    """Predict is the landing page; every page is a script in pages/. The navigation runs along
-    the top, so the pages keep the whole width of a laptop's screen."""
+    """Predict is the landing page; every page is a script in app_pages/. The navigation runs along
+    the top, so the pages keep the whole width of a laptop's screen. URL paths are lower case:
+    Streamlit lowercases them, and a typed URL must match in case or it says "Page not found"."""
     st.navigation(
         [
             st.Page(
-                "pages/predict.py",
+                "app_pages/predict.py",
                 title="Predict",
                 icon=":material/draw:",
                 url_path="predict",
                 default=True,
             ),
             st.Page(
-                "pages/dashboards.py",
+                "app_pages/dashboards.py",
                 title="Dashboards",
                 icon=":material/monitoring:",
-                url_path="Dashboards",
+                url_path="dashboards",
             ),
             st.Page(
-                "pages/retrain.py",
+                "app_pages/my_digits.py",
+                title="My digits",
+                icon=":material/collections:",
+                url_path="my-digits",
+            ),
+            st.Page(
+                "app_pages/retrain.py",
                 title="Retrain",
                 icon=":material/model_training:",
-                url_path="Retrain",
+                url_path="retrain",
             ),
         ],
         position="top",

@@ -1,14 +1,17 @@
-"""Command line: `python -m mimo {train,evaluate,predict,explain,runs}`.
+"""Command line: `python -m mimo {train,evaluate,predict,explain,runs,feedback}`.
 
 Bad input never puts a Python traceback on stderr: every expected failure becomes a one-line
 message (or an error line in `predict --json` and `explain`) and a non-zero exit status. In
 `predict` and `explain`, every image is isolated: whatever goes wrong with one file, the batch
 goes on, and decoder warnings come out as at most one line per file.
 
-`predict` and `explain` live in mimo.image_commands.
+`predict` and `explain` live in mimo.image_commands, `feedback` (count, export and import the
+collected digits) in mimo.feedback_commands.
 
 `train` takes its settings from a JSON file (`--config FILE`, as the Retrain page writes one per
-job) and from flags, which override the file; mimo.train.config checks them once.
+job) and from flags, which override the file; mimo.train.config checks them once. `--init-from
+active` fine-tunes the active run of the model (its id is recorded); `--my-digits` includes the
+collected digits (mimo.train.my_digits), read and checked before the training lock is taken.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import sys
 import tempfile
 
 from mimo.config import MODEL_NAMES
+from mimo.feedback_commands import cmd_feedback
 from mimo.image_commands import EXPLANATIONS_DIR, cmd_explain, cmd_predict
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -77,6 +81,24 @@ def build_parser() -> argparse.ArgumentParser:
         "head off: single-task)",
     )
     train.add_argument(
+        "--init-from",
+        metavar="RUN_ID",
+        help="fine-tune: start from this run's weights ('active': the model's active run) "
+        "instead of from scratch",
+    )
+    train.add_argument(
+        "--my-digits",
+        action="store_true",
+        help="include the collected digits (a fixed share is held back and scored after "
+        "training, as is the active run)",
+    )
+    train.add_argument(
+        "--my-digits-weight",
+        type=int,
+        metavar="W",
+        help="each collected digit is seen W times per epoch, an MNIST image once (default 10)",
+    )
+    train.add_argument(
         "--run-id", default=None, help="name the run (default: <model>-<date>-<time>-<random>)"
     )
     train.add_argument(
@@ -112,6 +134,22 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument(
         "--json", action="store_true", help="every run's settings and test metrics as one JSON"
     )
+
+    feedback = commands.add_parser(
+        "feedback", help="the collected digits: count them, export them, import a file"
+    )
+    actions = feedback.add_subparsers(dest="action", required=True)
+    actions.add_parser("count", help="how many digits, to train on and held back")
+    export = actions.add_parser(
+        "export",
+        help="write the collection as an mnist.npz-layout file: the digits to train on as "
+        "x_train/y_train, the held-back ones as x_test/y_test",
+    )
+    export.add_argument("path", metavar="PATH")
+    add = actions.add_parser(
+        "import", help="add every picture of an mnist.npz-layout file to the collection"
+    )
+    add.add_argument("path", metavar="PATH")
     return parser
 
 
@@ -169,14 +207,17 @@ def _registry(args):
 
 def cmd_train(args) -> int:
     from mimo.app.jobs import JobBusy, training_lock
+    from mimo.feedback.errors import FeedbackError
     from mimo.runs.registry import RegistryError, check_run_id, model_of
-    from mimo.train.config import CLI_LIMITS
+    from mimo.train import my_digits
+    from mimo.train.config import CLI_LIMITS, with_active_run
     from mimo.train.data import DataUnavailable, load_npz
     from mimo.train.trainer import train
 
     registry = _registry(args)
     try:
-        config = train_config(args).validate(CLI_LIMITS)  # the one check of the settings
+        config = with_active_run(train_config(args), registry.active_ids())
+        config = config.validate(CLI_LIMITS)  # the one check of the settings
         if args.run_id is not None and model_of(check_run_id(args.run_id)) != config.model:
             raise CliError(
                 f"run id {args.run_id} names a {model_of(args.run_id)} model, "
@@ -184,18 +225,24 @@ def cmd_train(args) -> int:
             )
         if config.data_path:
             load_npz(config.data_path)  # checked before anything is written or trained
+        collected = my_digits.load() if config.my_digits else None  # the same
         with training_lock(registry):
             import_tensorflow_quietly()  # only once the checks have passed and the lock is held
             for name in registry.clean_stale_staging():
                 print(f"removed a stale staging folder: .tmp/{name}", file=sys.stderr)
-            run = train(config, registry, run_id=args.run_id, activate=args.activate)
+            run = train(
+                config, registry, run_id=args.run_id, activate=args.activate, collected=collected
+            )
     except JobBusy as exc:
         raise CliError(f"{exc} (one training run at a time per registry)") from exc
-    except (ValueError, DataUnavailable, RegistryError) as exc:
+    except (ValueError, DataUnavailable, RegistryError, FeedbackError) as exc:
         raise CliError(str(exc)) from exc
     except OSError as exc:  # e.g. the disk filled up while the run was written
         raise CliError(f"the run could not be written ({exc}); nothing was published") from exc
-    print(json.dumps({"run_id": run.run_id, "path": str(run.path), **run.info["test_metrics"]}))
+    line = {"run_id": run.run_id, "path": str(run.path), **run.info["test_metrics"]}
+    if my_digits.RECORD_KEY in run.info:  # the held-back collected digits, next to MNIST's test
+        line[my_digits.RECORD_KEY] = run.info[my_digits.RECORD_KEY]
+    print(json.dumps(line))
     return 0
 
 
@@ -274,6 +321,7 @@ COMMANDS = {
     "predict": cmd_predict,
     "explain": cmd_explain,
     "runs": cmd_runs,
+    "feedback": cmd_feedback,
 }
 # "runs" only reads the registry; "train" imports TensorFlow itself, after its checks.
 NEEDS_TENSORFLOW = {"evaluate", "predict", "explain"}

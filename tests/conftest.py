@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Tests never depend on ../shared or on a download.
 os.environ.pop("MIMO_MNIST", None)
+# Saved digits go to a store of the test session's own (tests that need an empty one point
+# MIMO_DATA_DIR at their tmp_path), never to assets/models or a deployment's database.
+os.environ["MIMO_DATA_DIR"] = tempfile.mkdtemp(prefix="mimo-test-data-")
+os.environ.pop("MIMO_DATABASE_URL", None)
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -490,3 +491,98 @@ def test_a_config_file_with_bad_values_is_refused_with_every_problem_in_one_line
     assert result.returncode == 2 and "cannot be read" in result.stderr
     result = run_cli("--registry", registry.root, "train", "--epochs", 2)
     assert result.returncode == 2 and "choose a model to train" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# The collected digits: feedback count/export/import, and train --my-digits
+
+
+@pytest.fixture()
+def data_dir(tmp_path, monkeypatch):
+    """An empty feedback store of this test's own (the commands run with this environment)."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    monkeypatch.setenv("MIMO_DATA_DIR", str(folder))
+    monkeypatch.delenv("MIMO_DATABASE_URL", raising=False)
+    return folder
+
+
+def test_feedback_export_writes_a_file_that_train_reads(data_dir, tmp_path, mnist_small):
+    from mimo.feedback.store import FeedbackStore
+    from mimo.runs.registry import Registry
+    from tests.support.collected_digits import save_drawn_digits
+
+    with FeedbackStore.from_environment() as store:
+        save_drawn_digits(store, mnist_small.x_test[:20], mnist_small.y_test[:20])
+    more = _npz(
+        tmp_path / "more.npz",
+        x_train=mnist_small.x_train[:30],
+        y_train=mnist_small.y_train[:30],
+        x_test=mnist_small.x_test[20:30],
+        y_test=mnist_small.y_test[20:30],
+    )
+    result = run_cli("feedback", "import", more)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"added 40 digits from {more}; the collection now holds 60 digits\n"
+    counted = run_cli("feedback", "count")
+    assert counted.returncode == 0 and counted.stdout.startswith(f"60 digits in {data_dir}")
+
+    out = tmp_path / "out.npz"
+    result = run_cli("feedback", "export", out)
+    assert result.returncode == 0, result.stderr
+    train_n, test_n = (int(n) for n in re.findall(r"(\d+) digits", result.stdout))
+    assert train_n + test_n == 60 and f"{train_n} digits to train on" in counted.stdout
+
+    registry = Registry(tmp_path / "registry")
+    result = run_cli(
+        "--registry",
+        registry.root,
+        "train",
+        "--model",
+        "sum",
+        "--epochs",
+        1,
+        "--no-augment",
+        "--data",
+        out,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    line = json.loads(result.stdout)
+    assert line["n"] == test_n  # tested on the held-back digits
+    used = registry.run(line["run_id"]).info["data"]
+    assert used["source"] == "file" and used["train_used"] + used["validation"] == train_n
+
+
+def test_feedback_and_my_digits_problems_are_one_line_each(data_dir, tmp_path, mnist_small):
+    from mimo.feedback.store import FeedbackStore
+    from mimo.runs.registry import Registry
+
+    registry = Registry(tmp_path / "registry")
+    out = tmp_path / "out.npz"
+    train = ("--registry", registry.root, "train")
+
+    def refused(args, expected):
+        result = run_cli(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.count("\n") == 1 and expected in result.stderr, (args, result.stderr)
+
+    refused(("feedback", "export", out), "Your collection is empty, so there is nothing to export")
+    refused(("feedback", "import", tmp_path / "none.npz"), "MNIST file not found")
+    refused((*train, "--model", "color", "--my-digits"), "include your digits. Your collection is")
+    refused(
+        (*train, "--model", "sum", "--init-from", "active"),
+        "There is no active sum model to fine-tune",
+    )
+    refused(
+        (*train, "--model", "sum", "--my-digits", "--my-digits-weight", 0),
+        "The weight of my digits must be between 1 and 1,000 (got 0).",
+    )
+    with FeedbackStore.from_environment() as store:
+        store.add_many(mnist_small.y_test[:2], mnist_small.x_test[:2])
+    refused(("feedback", "export", out), "Your collection has 2 digits; to export it")
+    refused((*train, "--model", "sum", "--my-digits"), "Your collection has 2 digits; to train")
+    assert not out.exists() and not registry.root.exists()
+
+    (data_dir / "feedback.sqlite3").write_bytes(b"not a database" * 100)
+    refused(("feedback", "count"), "Saving is unavailable")
+    refused((*train, "--model", "sum", "--my-digits"), "Saving is unavailable")

@@ -83,7 +83,7 @@ def confusion_ui(view: RunView, examples: Examples | None, normalised: bool) -> 
         st.info("No confusion matrices to show for this run.")
         return
     clickable = examples is not None
-    for place, head in zip(_matrix_places(view.heads), view.heads, strict=True):
+    for place, head in zip(matrix_places(view.heads), view.heads, strict=True):
         fig = confusion_figure(
             counts[head], class_labels(head), normalised, f"{HEAD_TITLES[head]} head"
         )
@@ -104,7 +104,7 @@ def confusion_ui(view: RunView, examples: Examples | None, normalised: bool) -> 
     class_scores_ui(view.heads, counts)
 
 
-def _matrix_places(heads: tuple[str, ...]) -> list:
+def matrix_places(heads: tuple[str, ...]) -> list:
     """Where each head's matrix goes. A big one (the 19x19 sum matrix) needs the full width to
     stay readable, and the others then take half; else they share one row."""
     if any(HEADS[head].classes > LARGE_MATRIX for head in heads):

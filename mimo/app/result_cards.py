@@ -21,7 +21,7 @@ from mimo.tasks import TASKS, Task
 INPUT_SIZE = 96  # the 28x28 model inputs are shown enlarged, with square pixels
 WAITING = "–"  # a metric's value before anything is drawn
 LOADING = "…"  # a metric's value while the models load
-DASHBOARDS_PAGE = "pages/dashboards.py"
+DASHBOARDS_PAGE = "app_pages/dashboards.py"
 NO_INK = "Neither"  # the colour answer for ink that is none of the colours a model knows
 NOTE_ICONS = {
     "disagreement": ":material/balance:",

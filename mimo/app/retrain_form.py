@@ -8,22 +8,38 @@ problem at once (ConfigError.problems, one sentence each, shown on the page).
 `data_choices` offers the data a new job can train on here, each choice naming the source it
 leads to before the job starts (mimo.train.data.describe_source, the choice load_mnist makes,
 with its network probe remembered for a minute because pages rerun often).
+
+A run starts from scratch or fine-tunes the active run of its model (START_CHOICES; the active
+run's id is what the job's config records), and may include the collected digits at a chosen
+weight; `my_digits_offer` says whether the collection can be included, and how much of it.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mimo.feedback import dataset
 from mimo.runs import artifacts
 from mimo.runs.registry import Registry
 from mimo.tasks import TASKS
 from mimo.train import data
-from mimo.train.config import APP_LIMITS, TrainConfig
+from mimo.train.config import (
+    ACTIVE_RUN,
+    APP_LIMITS,
+    MY_DIGITS_WEIGHT,
+    ConfigError,
+    TrainConfig,
+    config_problems,
+    with_active_run,
+)
 
 NETWORK_CHECK_TTL_S = 60.0  # how long a connectivity probe's answer is reused
+# Where a new run starts: random weights, or the active run of its model (fine-tuning).
+FROM_SCRATCH, FINE_TUNE_ACTIVE = "scratch", "active"
+START_CHOICES = {FROM_SCRATCH: "From scratch", FINE_TUNE_ACTIVE: "Fine-tune the active run"}
 
 
 def config_from_form(
@@ -37,9 +53,15 @@ def config_from_form(
     allow_download=True,
     data_path=None,
     loss_weights=None,
+    start_from=FROM_SCRATCH,
+    my_digits=False,
+    my_digits_weight=MY_DIGITS_WEIGHT,
+    active_ids=None,
 ) -> TrainConfig:
     """The TrainConfig the form asks for, checked with APP_LIMITS; ConfigError if it cannot be.
-    loss_weights: head -> weight as typed (form_loss_weights)."""
+    loss_weights: head -> weight as typed (form_loss_weights); start_from: a key of
+    START_CHOICES; active_ids: model -> the active run's id (Registry.active_ids), which
+    FINE_TUNE_ACTIVE starts from."""
     config = TrainConfig(
         model=model,
         epochs=_whole_number(epochs),
@@ -53,7 +75,15 @@ def config_from_form(
         loss_weights=None
         if loss_weights is None
         else {head: _number(weight) for head, weight in loss_weights.items()},
+        init_from=ACTIVE_RUN if start_from == FINE_TUNE_ACTIVE else None,
+        my_digits=bool(my_digits),
+        my_digits_weight=_whole_number(my_digits_weight),
     )
+    try:
+        config = with_active_run(config, active_ids or {})
+    except ConfigError as exc:  # no active run: named with every other problem, at once
+        others = config_problems(replace(config, init_from=None), APP_LIMITS)
+        raise ConfigError(exc.problems + others) from None
     return config.validate(APP_LIMITS)
 
 
@@ -65,6 +95,35 @@ def form_loss_weights(model, first, others) -> dict | None:
         return None
     model_task = TASKS[model]
     return {model_task.head_names[0]: first, **{h.name: others for h in model_task.other_heads}}
+
+
+@dataclass(frozen=True)
+class MyDigitsOffer:
+    """Whether a run can include the collected digits, and the sentence that says so."""
+
+    available: bool
+    words: str
+
+
+def my_digits_offer(count: int | None, problem: str | None = None) -> MyDigitsOffer:
+    """What the form says about including the collection of `count` digits (None, with the
+    `problem`, when the store cannot be read)."""
+    if problem is not None or count is None:
+        return MyDigitsOffer(False, f"Your digits cannot be included: {problem}")
+    if count < dataset.MIN_TO_EXPORT:
+        return MyDigitsOffer(
+            False,
+            f"Your collection has {dataset.digit_count(count)}; including it needs at least "
+            f"{dataset.MIN_TO_EXPORT} ({dataset.MIN_HELD_BACK} are always held back to evaluate "
+            "on). Save digits on the Predict page.",
+        )
+    share = round(dataset.HELD_BACK_SHARE * 100)
+    return MyDigitsOffer(
+        True,
+        f"Your collection: {dataset.digit_count(count)}. About {share}% of them (at least "
+        f"{dataset.MIN_HELD_BACK}), always the same ones, are held back: never trained on, "
+        "and scored after training, as is the active run.",
+    )
 
 
 def _whole_number(value):

@@ -5,6 +5,10 @@ A TrainConfig travels as JSON: the Retrain page writes one per job, `python -m m
 keeps the one it was trained with as config.json. Missing keys take the defaults below; keys
 this version does not know (such as the retired "extra") are ignored, so old files still load.
 
+"Fine-tune the active run" is init_from ACTIVE_RUN ("active") where settings come in (the
+command line's --init-from, the Retrain form); with_active_run turns it into that run's id
+before the check, so a run's config.json always names the run it started from.
+
 Loss weights are per head (`loss_weights`, head name -> weight; heads not named, and runs from
 before the field, weigh 1; 0 turns a head off). The command line's `--loss-weights` text becomes
 that mapping here (loss_weights_from_text).
@@ -21,7 +25,7 @@ import json
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 from mimo.config import MAX_EPOCHS, MAX_TRAIN_SIZE, MODEL_NAMES
 from mimo.runs.registry import RegistryError, check_run_id, model_of
@@ -32,6 +36,10 @@ ELASTIC_PROB = 0.5  # share of training images that get an elastic distortion
 EMA_FRACTION = 0.15  # the weight average covers this fraction of the last training steps
 DIGIT_LABEL_SMOOTHING = 0.1  # label smoothing of the digit head's targets
 BN_RECALIBRATION_BATCHES = 50  # batches that re-estimate batch-norm statistics after fit()
+# Each collected digit to train on is seen this many times per epoch, as often as that many
+# MNIST images (with "include my digits"): a few dozen digits then count among thousands.
+MY_DIGITS_WEIGHT = 10
+ACTIVE_RUN = "active"  # init_from's word for the active run of the model, resolved to its id
 
 RETIRED_KEYS = ("extra",)  # written by earlier versions; ignored when read
 
@@ -54,6 +62,7 @@ class TrainLimits:
     max_batch_size: int = 4096
     max_seed: int = 2**31 - 1
     max_bn_recalibration_batches: int = 10_000
+    max_my_digits_weight: int = 1000
 
 
 CLI_LIMITS = TrainLimits(max_epochs=1000)  # `python -m mimo train`
@@ -83,6 +92,11 @@ class TrainConfig:
     # Head name -> the weight of its loss in the total; heads not named weigh 1, and None (every
     # run from before this field) means all 1. A weight of 0 turns a head off: single-task.
     loss_weights: dict[str, float] | None = None
+    # Include the collected digits (the feedback store's rows to train on; a fixed share is held
+    # back and scored after training: mimo.feedback.dataset, mimo.train.my_digits).
+    my_digits: bool = False
+    # How strongly they count: each is seen this many times per epoch, an MNIST image once.
+    my_digits_weight: int = MY_DIGITS_WEIGHT
 
     # -- checking ---------------------------------------------------------------------------
 
@@ -141,6 +155,19 @@ def field_names() -> frozenset[str]:
 def unknown_keys(settings: Mapping) -> list[str]:
     """Keys of `settings` that from_dict ignores, other than the retired ones."""
     return [k for k in settings if k not in field_names() and k not in RETIRED_KEYS]
+
+
+def with_active_run(config: TrainConfig, active_ids: Mapping) -> TrainConfig:
+    """`config` with init_from ACTIVE_RUN ("fine-tune the active run") replaced by the id of the
+    active run of its model (`active_ids`: model -> run id, as Registry.active_ids gives them);
+    ConfigError when there is none. Any other init_from is kept for validate() to judge."""
+    if config.init_from != ACTIVE_RUN or not _is_model(config.model):
+        return config
+    run_id = active_ids.get(config.model)
+    if run_id is None:
+        model = task(config.model).noun
+        raise ConfigError([f"There is no active {model} model to fine-tune: start from scratch."])
+    return replace(config, init_from=run_id)
 
 
 def loss_weights_from_text(text: str) -> dict:
@@ -214,6 +241,8 @@ def config_problems(config: TrainConfig, limits: TrainLimits) -> list[str]:
         ),
         _init_from(c.init_from, c.model),
         _loss_weights(c.loss_weights, c.model),
+        _flag(c.my_digits, "Include my digits"),
+        _whole(c.my_digits_weight, "The weight of my digits", 1, limits.max_my_digits_weight),
     ]
     return [problem for problem in found if problem]
 

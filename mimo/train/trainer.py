@@ -2,6 +2,8 @@
 
 The story of one run, top to bottom:
 1. Load MNIST (mimo.train.data) and hold out a stratified validation split from the training split.
+   With "include my digits", the collected digits to train on join the training split, each
+   my_digits_weight times (mimo.train.my_digits); the held-back ones are kept for step 4.
 2. Build the model (mimo.models) and an Adam optimiser with warm-up + cosine decay, keeping an
    exponential moving average (EMA) of the weights; digit targets are label-smoothed.
 3. Fit on a tf.data stream (mimo.train.pipelines, elastic distortion included), each head's loss
@@ -11,13 +13,15 @@ The story of one run, top to bottom:
    re-estimates the batch-norm statistics for those weights.
 4. Evaluate on the test split with fixed-seed colours/numbers (mimo.train.evaluation): metrics,
    confusion matrices and every example's predictions; embed a random sample of the test digits
-   for the projector (mimo.train.embedding).
+   for the projector (mimo.train.embedding). With "include my digits", score the model, and the
+   active run of the same model, on the held-back collected digits.
 5. Write every artifact (agreement.json included) into a staging directory, then publish it
    with one rename.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import time
@@ -29,6 +33,7 @@ import numpy as np
 from mimo.runs import agreement as agreement_record
 from mimo.runs import artifacts, embedding, examples
 from mimo.runs.registry import Registry, Run, new_run_id
+from mimo.train import my_digits
 from mimo.train.config import TrainConfig
 from mimo.train.data import Mnist, load_mnist, stratified_split
 
@@ -124,11 +129,14 @@ def train(
     registry: Registry | None = None,
     run_id: str | None = None,
     activate: bool = False,
+    collected: my_digits.Collected | None = None,
 ) -> Run:
     """Train, evaluate and publish one run. Returns the published run.
 
     `config` is trained as given: its values were checked where they came in (TrainConfig.validate,
-    by the command line and the Retrain form).
+    by the command line and the Retrain form). With config.my_digits, `collected` is the
+    collection to include (mimo.train.my_digits.load, which the command line calls before it
+    takes the training lock); None: it is read here, before anything else.
     """
     import keras
 
@@ -146,13 +154,21 @@ def train(
     try:
         append_event(progress, event="start", run_id=run_id, config=config.to_dict())
         started = time.monotonic()
+        if config.my_digits and collected is None:
+            collected = my_digits.load()  # a clear error before anything trains
         data = load_mnist(config.data_path, allow_download=config.allow_download)
         splits = make_splits(data, config.train_size, config.seed)
         data_info = {
             **data.summary(),
-            "train_used": len(splits.y_train),
+            "train_used": len(splits.y_train),  # MNIST images; the collected ones below
             "validation": len(splits.y_val),
         }
+        if config.my_digits:
+            x_train, y_train = my_digits.mix(
+                splits.x_train, splits.y_train, collected, config.my_digits_weight
+            )
+            splits = dataclasses.replace(splits, x_train=x_train, y_train=y_train)
+            data_info[my_digits.DATA_KEY] = collected.counts(config.my_digits_weight)
         append_event(progress, event="data", data=data_info)
         timings["load_data_s"] = time.monotonic() - started
 
@@ -250,6 +266,11 @@ def train(
             model, config.model, splits.x_test, splits.y_test, test_pairs, test_data, trained
         )
         metrics = evaluation.metrics
+        run_record = {}
+        if config.my_digits:
+            run_record[my_digits.RECORD_KEY] = my_digits.record(
+                model, config.model, collected, config.my_digits_weight, registry
+            )
         timings["evaluate_s"] = time.monotonic() - eval_started
         append_event(progress, event="embedding")
         embed_started = time.monotonic()
@@ -279,6 +300,7 @@ def train(
                 "test_metrics": metrics,
                 "params": int(model.count_params()),
                 "recipe": recipe,
+                **run_record,
                 "status": "complete",
             },
         )

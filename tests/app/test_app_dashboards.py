@@ -16,7 +16,7 @@ from mimo.runs.registry import Registry
 from mimo.runs.view import load_run_view
 from tests.support import ROOT
 
-PAGE = str(ROOT / "pages" / "dashboards.py")
+PAGE = str(ROOT / "app_pages" / "dashboards.py")
 # The keyed sections of the page and the charts each must hold.
 SECTIONS = {
     "runs-overlay": {"overlay_curves"},

@@ -14,7 +14,7 @@ from mimo.runs.registry import Registry
 from mimo.train.config import TrainConfig
 from tests.support import ROOT
 
-PAGE = str(ROOT / "pages" / "retrain.py")
+PAGE = str(ROOT / "app_pages" / "retrain.py")
 JOB_TIMEOUT_S = 180
 PASSWORD = "correct horse"
 
@@ -291,3 +291,52 @@ def test_a_job_killed_mid_epoch_shows_as_failed_and_a_new_one_can_start(registry
 
     start_button(fill_in_a_tiny_job(at)).click().run()
     assert any("Started training run" in s for s in texts(at.success))
+
+
+def test_my_digits_are_offered_once_the_collection_can_be_split(
+    registry, tmp_path, monkeypatch, mnist_small
+):
+    from mimo.feedback.store import FeedbackStore
+
+    monkeypatch.setenv("MIMO_DATA_DIR", str(tmp_path))
+    at = open_page()
+    assert not at.exception
+    assert at.checkbox(key="retrain_my_digits").disabled
+    empty = "Your collection has 0 digits; including it needs at least 3"
+    assert any(empty in c for c in texts(at.caption))
+
+    with FeedbackStore.from_environment() as store:
+        store.add_many(mnist_small.y_test[:12], mnist_small.x_test[:12])
+    at = open_page()
+    assert not at.checkbox(key="retrain_my_digits").disabled
+    assert any(c.startswith("Your collection: 12 digits.") for c in texts(at.caption))
+    # Fine-tuning needs an active run, and there is none: said with every other problem at once.
+    at.checkbox(key="retrain_my_digits").check()
+    at.radio(key="retrain_start_from").set_value("active")
+    at.number_input(key="retrain_epochs").set_value(MAX_EPOCHS + 10)
+    start_button(at).click().run()
+    assert not at.exception
+    errors = texts(at.error)
+    assert any("There is no active colour model to fine-tune" in e for e in errors)
+    assert any(f"Epochs must be between 1 and {MAX_EPOCHS}" in e for e in errors)
+    assert jobs.current_job(registry) is None
+
+
+def test_the_form_fine_tunes_the_active_run_and_includes_my_digits_at_their_weight():
+    from mimo.app.retrain_form import FINE_TUNE_ACTIVE, config_from_form
+
+    active = {"sum": "sum-20260101-000000-abc"}
+    config = config_from_form(
+        "sum",
+        2,
+        64,
+        "0.001",
+        "1,000",
+        start_from=FINE_TUNE_ACTIVE,
+        my_digits=True,
+        my_digits_weight="20",
+        active_ids=active,
+    )
+    assert config.init_from == active["sum"] and config.my_digits and config.my_digits_weight == 20
+    scratch = config_from_form("sum", 2, 64, "0.001", 1000, active_ids=active)
+    assert scratch.init_from is None and not scratch.my_digits

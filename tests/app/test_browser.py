@@ -63,7 +63,7 @@ from tests.support.browser import (
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
-PAGES = {"Dashboards": "Dashboards", "Retrain": "Retrain"}  # URL path of each page in pages/
+PAGES = {"dashboards": "dashboards", "my_digits": "my-digits", "retrain": "retrain"}  # file: URL
 
 
 @pytest.fixture(scope="module")
@@ -241,12 +241,13 @@ def test_a_bad_upload_shows_a_message_and_keeps_the_drawing(page, server):
 
 @pytest.mark.parametrize("name", sorted(PAGES))
 def test_other_pages_open_without_exceptions(page, server, name):
-    if not (ROOT / "pages" / f"{name.lower()}.py").exists():
-        pytest.fail(f"no page pages/{name.lower()}.py")
+    if not (ROOT / "app_pages" / f"{name}.py").exists():
+        pytest.fail(f"no page app_pages/{name}.py")
     open_app(page, f"{server}/{PAGES[name]}")
     wait_for_run_to_finish(page, timeout_s=PAGE_LOAD_SECONDS)
     _assert_no_exception(page)
-    _screenshot(page, f"{name.lower()}.png")
+    assert page.get_by_text("Page not found").count() == 0  # a typed URL finds its page
+    _screenshot(page, f"{name}.png")
 
 
 @pytest.mark.parametrize("screen", list(SCREENS))

@@ -8,7 +8,14 @@ import pytest
 from mimo.config import DEFAULT_REGISTRY_DIR
 from mimo.runs import artifacts
 from mimo.runs.registry import Registry
-from mimo.train.config import CLI_LIMITS, ConfigError, TrainConfig, read_settings, unknown_keys
+from mimo.train.config import (
+    CLI_LIMITS,
+    ConfigError,
+    TrainConfig,
+    read_settings,
+    unknown_keys,
+    with_active_run,
+)
 from mimo.train.pipelines import elastic_distort
 from mimo.train.trainer import make_splits, recalibrate_batch_norm, train
 
@@ -263,6 +270,10 @@ def test_loss_weights_name_heads_of_the_model_and_default_to_one():
         ("loss_weights", {"color": "x"}, "(got color='x')"),
         ("loss_weights", {"digit": 0, "color": 0}, "at least one head needs a weight above 0"),
         ("loss_weights", [1, 0], "Loss weights must map head names to weights"),
+        ("my_digits", "yes", "Include my digits must be true or false (got 'yes')."),
+        ("my_digits_weight", 0, "The weight of my digits must be between 1 and 1,000 (got 0)."),
+        ("my_digits_weight", 2.5, "The weight of my digits must be a whole number (got 2.5)."),
+        ("init_from", "active", "The run to start from must be a run id (got 'active')."),
     ],
 )
 def test_bad_configurations_are_rejected_with_a_clear_message(field, value, message):
@@ -270,6 +281,16 @@ def test_bad_configurations_are_rejected_with_a_clear_message(field, value, mess
     with pytest.raises(ConfigError) as caught:
         config.validate()
     assert len(caught.value.problems) == 1 and message in caught.value.problems[0]
+
+
+def test_fine_tuning_the_active_run_names_that_run():
+    active = {"color": "color-20260101-000000-abc"}
+    config = with_active_run(TrainConfig(model="color", init_from="active"), active)
+    assert config.validate().init_from == "color-20260101-000000-abc"
+    with pytest.raises(ConfigError, match="There is no active sum model to fine-tune"):
+        with_active_run(TrainConfig(model="sum", init_from="active"), active)
+    other = TrainConfig(model="sum", init_from="sum-20260101-000000-x")
+    assert with_active_run(other, {}) is other
 
 
 def test_every_problem_of_a_configuration_is_reported_at_once():

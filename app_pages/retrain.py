@@ -4,10 +4,13 @@ The form becomes a checked TrainConfig (mimo.app.retrain_form); the job runs in 
 (mimo.app.jobs), which reads that config from a JSON file. Its state lives in the registry's
 jobs/ folder, so every browser session sees the same job, and leaving the page does not stop it.
 The data choice names the source each option leads to; the form also takes a loss weight per
-head (0 turns a head off: single-task). While a job runs, Start is off and the page says why,
-above the form. A finished run is compared with the active one when both were tested on the same
-test set, and says that they were not, and why, otherwise (mimo.runs.compare). A deployment can
-switch retraining off or lock it with a password (mimo.app.access).
+head (0 turns a head off: single-task), whether to start from scratch or fine-tune the active
+run, and whether to include the collected digits ("my digits") and how much they count. While
+a job runs, Start is off and the page says why, above the form. A finished run is compared with
+the active one when both were tested on the same test set, and says that they were not, and
+why, otherwise (mimo.runs.compare); a run that included the collected digits also shows its
+accuracy on the held-back ones beside the active run's on the same digits (mimo.train.
+my_digits). A deployment can switch retraining off or lock it with a password (mimo.app.access).
 """
 
 from __future__ import annotations
@@ -17,13 +20,16 @@ import time
 import streamlit as st
 
 from mimo.app import access, jobs, retrain_form
+from mimo.app.feedback_ui import open_store
 from mimo.app.plots.curves import learning_curves_figure
 from mimo.app.unlock import deployment_secrets, unlock_ui
 from mimo.config import MODEL_NAMES
+from mimo.feedback.errors import FeedbackError
 from mimo.runs import compare
 from mimo.runs.registry import Registry, RegistryError
 from mimo.runs.view import MODEL_TITLES, percent
-from mimo.tasks import METRIC_TITLES, TASKS
+from mimo.tasks import HEADS, METRIC_TITLES, TASKS
+from mimo.train import my_digits
 from mimo.train.config import APP_LIMITS, ConfigError, TrainConfig
 
 DEFAULTS = TrainConfig()  # the form starts from the training defaults, except for its epochs
@@ -65,7 +71,15 @@ def _capitalised(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def training_form_ui(enabled: bool) -> dict | None:
+def my_digits_offer() -> retrain_form.MyDigitsOffer:
+    """Whether the collected digits can be included, from the store's count."""
+    try:
+        return retrain_form.my_digits_offer(open_store().count())
+    except FeedbackError as exc:
+        return retrain_form.my_digits_offer(None, str(exc))
+
+
+def training_form_ui(enabled: bool, offer: retrain_form.MyDigitsOffer) -> dict | None:
     """The training settings; returned when the user presses Start."""
     with st.form("retrain_form"):
         model = st.radio(
@@ -126,6 +140,17 @@ def training_form_ui(enabled: bool) -> dict | None:
             help="Small random shifts, rotations and zooms while training.",
         )
         first_weight, other_weight = loss_weights_ui(enabled)
+        start_from = st.radio(
+            "Start from",
+            list(retrain_form.START_CHOICES),
+            format_func=retrain_form.START_CHOICES.get,
+            key="retrain_start_from",
+            horizontal=True,
+            disabled=not enabled,
+            help="Fine-tuning starts from the weights of the model's active run (the one the "
+            "Predict page uses); from scratch, from random ones.",
+        )
+        include, weight = my_digits_ui(enabled, offer)
         submitted = st.form_submit_button("Start training", type="primary", disabled=not enabled)
     if not submitted:
         return None
@@ -138,7 +163,36 @@ def training_form_ui(enabled: bool) -> dict | None:
         "augment": augment,
         "seed": seed,
         "loss_weights": retrain_form.form_loss_weights(model, first_weight, other_weight),
+        "start_from": start_from,
+        "my_digits": include,
+        "my_digits_weight": weight,
     }
+
+
+def my_digits_ui(enabled: bool, offer: retrain_form.MyDigitsOffer) -> tuple[bool, int]:
+    """Include the collected digits, and how much each counts."""
+    left, right = st.columns(2)
+    include = left.checkbox(
+        "Include my digits",
+        value=False,
+        key="retrain_my_digits",
+        disabled=not (enabled and offer.available),
+        help="Mix the digits saved on the Predict page into the training data, augmented like "
+        "MNIST's.",
+    )
+    left.caption(offer.words)
+    weight = right.number_input(
+        "How much each of my digits counts",
+        min_value=1,
+        max_value=APP_LIMITS.max_my_digits_weight,
+        value=DEFAULTS.my_digits_weight,
+        step=1,
+        key="retrain_my_digits_weight",
+        disabled=not (enabled and offer.available),
+        help="Each of your digits to train on is seen this many times per epoch; an MNIST "
+        "image once.",
+    )
+    return bool(include and offer.available), weight
 
 
 def loss_weights_ui(enabled: bool) -> tuple[float, float]:
@@ -168,7 +222,10 @@ def loss_weights_ui(enabled: bool) -> tuple[float, float]:
 def start_training(choices: dict, data: retrain_form.DataChoice, registry: Registry) -> None:
     try:
         config = retrain_form.config_from_form(
-            **choices, allow_download=data.allow_download, data_path=data.data_path
+            **choices,
+            allow_download=data.allow_download,
+            data_path=data.data_path,
+            active_ids=registry.active_ids(),
         )
     except ConfigError as exc:
         for problem in exc.problems:
@@ -229,6 +286,12 @@ def data_used_ui(status: jobs.JobStatus) -> None:
         used = status.data.get("train_used")
         sizes = f" ({used:,} images to train on)" if isinstance(used, int) else ""
         st.caption(f"Data: {status.data.get('description', status.data.get('source'))}{sizes}.")
+        mine = status.data.get(my_digits.DATA_KEY)
+        if isinstance(mine, dict):
+            st.caption(
+                f"With {mine.get('used')} of your digits, each seen {mine.get('weight')} times per "
+                f"epoch; {mine.get('held_back')} more are held back to evaluate on."
+            )
 
 
 def curves_ui(status: jobs.JobStatus) -> None:
@@ -252,6 +315,7 @@ def finished_job_ui(job: jobs.Job, status: jobs.JobStatus, registry: Registry, c
     st.success(f"Training run {status.job_id} finished.")
     data_used_ui(status)
     comparison_ui(registry, status.job_id)
+    held_back_ui(registry, status.job_id)
     make_active_ui(registry, status.job_id, status.model, can_act)
     curves_ui(status)
 
@@ -288,6 +352,42 @@ def comparison_ui(registry: Registry, run_id: str) -> None:
             f"Test metrics on {new.test_set_words()}. There is no active model of this kind to "
             "compare with."
         )
+
+
+def held_back_ui(registry: Registry, run_id: str) -> None:
+    """For a run that included the collected digits: its accuracy per head on the held-back
+    ones, with the change from the active run's on the same digits (scored when it trained)."""
+    try:
+        info = registry.run(run_id).info
+    except (RegistryError, OSError, ValueError):
+        return  # comparison_ui has said why the run cannot be read
+    rows = my_digits.held_back_rows(info)
+    if not rows:
+        return
+    record = info[my_digits.RECORD_KEY]
+    active = record.get("active_run") if isinstance(record.get("active_run"), dict) else None
+    st.markdown("**On your held-back digits**")
+    columns = st.columns(len(rows))
+    for column, row in zip(columns, rows, strict=True):
+        column.metric(
+            f"{HEADS[row.head].title} accuracy on your digits",
+            percent(row.new),
+            None if row.change is None else f"{row.change * 100:+.2f} points",
+            help=f"On {row.scored} held-back digits"
+            + ("" if row.active is None else f"; the active run: {percent(row.active)}"),
+        )
+    words = (
+        f"{record.get('held_back')} of your digits were held back: never trained on. The run "
+        f"trained on {record.get('used')} others, each seen {record.get('weight')} times per "
+        "epoch. The MNIST test metrics are above."
+    )
+    if active is None:
+        words += " There was no active run to compare with."
+    elif "problem" in active:
+        words += f" The active run {active.get('run_id')} was not scored: {active['problem']}."
+    else:
+        words += f" The changes are against the active run {active.get('run_id')} on these digits."
+    st.caption(words)
 
 
 def make_active_ui(registry: Registry, run_id: str, model: str, can_act: bool) -> None:
@@ -337,7 +437,7 @@ def main() -> None:
         )
     enabled = can_act and running is None
     data = data_choice_ui(registry, enabled)
-    choices = training_form_ui(enabled)
+    choices = training_form_ui(enabled, my_digits_offer())
     if choices is not None and enabled:
         with notices:
             start_training(choices, data, registry)

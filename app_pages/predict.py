@@ -18,6 +18,7 @@ from importlib import resources
 import streamlit as st
 
 from mimo.app.explanation_ui import explanations_ui
+from mimo.app.feedback_ui import feedback_ui
 from mimo.app.result_cards import (
     LOADING,
     model_result_ui,
@@ -236,6 +237,7 @@ def predictions_ui(image_bytes: bytes | None, number: int, source: str) -> None:
     for task in TASKS.values():
         model_result_ui(task, prediction, prepared, run_ids[task.name])
     notes_ui(prediction, prepared)
+    feedback_ui(image_bytes, prepared, prediction, source, run_ids)
     # The answers are on the page, every card in view; the explanations follow under them.
     explanations_ui(predictor, image_bytes, prediction, prepared)
 

@@ -1,0 +1,1 @@
+"""Tests of mimo.feedback: the store of collected digits, its policy and its uses."""
