@@ -584,5 +584,6 @@ def test_feedback_and_my_digits_problems_are_one_line_each(data_dir, tmp_path, m
     assert not out.exists() and not registry.root.exists()
 
     (data_dir / "feedback.sqlite3").write_bytes(b"not a database" * 100)
-    refused(("feedback", "count"), "Saving is unavailable")
-    refused((*train, "--model", "sum", "--my-digits"), "Saving is unavailable")
+    damaged = f"The digit store is unavailable: the database file {data_dir / 'feedback.sqlite3'}"
+    refused(("feedback", "count"), damaged)
+    refused((*train, "--model", "sum", "--my-digits"), damaged)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import streamlit as st
 
+from mimo.app.feedback_access import OFF, SaveRateLimit, feedback_access, saves_per_minute
 from mimo.app.support import ink_color_name
 from mimo.app.unlock import access_policy, unlock_ui
 from mimo.encoding import NUM_DIGITS
 from mimo.feedback.dataset import digit_count
 from mimo.feedback.errors import DuplicateExample, FeedbackError, StoreUnavailable
 from mimo.feedback.examples import new_example
-from mimo.feedback.policy import OFF, SaveRateLimit, feedback_access, saves_per_minute
 from mimo.feedback.store import FeedbackStore, store_url
 
 FEEDBACK_KEY = "feedback"
@@ -92,7 +92,10 @@ def save_ui(label: int, image_bytes, prepared, prediction, source, run_ids) -> N
         st.info(str(exc), icon=":material/check:")
         return
     except StoreUnavailable as exc:
-        st.warning(f"{exc} The predictions still work.", icon=":material/cloud_off:")
+        st.warning(
+            f"Saving is unavailable. {exc} The predictions still work.",
+            icon=":material/cloud_off:",
+        )
         return
     except FeedbackError as exc:
         st.warning(str(exc), icon=":material/error:")

@@ -35,11 +35,17 @@ class StoreFull(FeedbackError):
 
 class StoreUnavailable(FeedbackError):
     """The database cannot be used: corrupt, read-only, on a full disk, a server that does not
-    answer, a bad URL, or a newer schema. The text says that saving is unavailable, and why."""
+    answer, a bad URL, or a newer schema. The text is UNAVAILABLE, a colon, and why. It says
+    nothing of saving: reading the collection fails the same way, and the Predict page adds
+    that saving is unavailable itself."""
+
+
+# How every StoreUnavailable sentence begins; why the store is unavailable follows a colon.
+UNAVAILABLE = "The digit store is unavailable"
 
 
 # ---------------------------------------------------------------------------------------------
-# Why a database failed, in words: the end of "Saving is unavailable: ..."
+# Why a database failed, in words: the end of f"{UNAVAILABLE}: ..."
 
 
 def sqlite_failure(error: Exception, path: Path, busy_timeout_s: float) -> str:

@@ -48,6 +48,8 @@ SETTING_TITLES = {
     "allow_download": "Download allowed",
     "init_from": "Fine-tuned from",
     "loss_weights": "Loss weights",
+    "my_digits": "Include my digits",
+    "my_digits_weight": "Weight of my digits",
 }
 RETIRED_SETTINGS = ("extra",)  # written by earlier versions; never used
 NONE_WORDS = {"train_size": "all", "data_path": "default chain"}  # what None means, else "none"

@@ -93,6 +93,8 @@ def test_a_corrupt_database_makes_saving_unavailable_and_the_page_keeps_predicti
     draw(at, five)
     press(at, 5)
     assert any("unavailable" in t.lower() for t in feedback_texts(at))
+    said = " ".join(feedback_texts(at))
+    assert said.startswith("Saving is unavailable. The digit store is unavailable: "), said
     assert results(at) == expected(5, "red", 0)
     assert not at.error
 

@@ -282,3 +282,33 @@ def test_the_predict_page_works_on_every_screen(browser, server, screen):
     # the hint shows as the rerun starts; the old explanation goes when that run ends
     wait_until(page, f"() => !document.querySelector({json.dumps(EXPLANATIONS['color'])})")
     context.close()
+
+
+DASHBOARD_SECTIONS = ("runs-overlay", "run-diff", "embedding", "task-balance", "tradeoff")
+OVERLAY_RUNS_JS = """() => {
+    const plot = document.querySelector('.st-key-runs-overlay .js-plotly-plot');
+    return plot ? [...new Set(plot.data.map(t => t.name.split(' · ')[0]))] : [];
+}"""
+
+
+def charted_js(key: str) -> str:
+    """A JS predicate: the keyed section holds at least one drawn plotly chart."""
+    return f"""() => document.querySelector(
+        ".st-key-{key} [data-testid='stPlotlyChart'] .main-svg") !== null"""
+
+
+@pytest.mark.parametrize("model", ["Colour model", "Sum model"])
+def test_the_dashboards_show_every_lab_section_with_a_chart(page, server, model):
+    open_app(page, f"{server}/{PAGES['dashboards']}")
+    wait_for_run_to_finish(page, timeout_s=PAGE_LOAD_SECONDS)
+    page.get_by_role("radiogroup", name="Model").get_by_text(model).click()
+    wait_for_rerun(page)
+    for key in DASHBOARD_SECTIONS:
+        wait_until(page, charted_js(key), timeout_s=PAGE_LOAD_SECONDS)
+    _assert_no_exception(page)
+    # The overlay draws a curve of every run chosen for comparison (the active and the newest).
+    picker = page.get_by_test_id("stMultiSelect").filter(has_text="Runs to compare")
+    chosen = picker.locator("[data-tag]").count()
+    assert chosen >= 2
+    assert len(page.evaluate(OVERLAY_RUNS_JS)) == chosen
+    _screenshot(page, f"dashboards-{model.split()[0].lower()}.png")

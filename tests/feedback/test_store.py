@@ -25,7 +25,8 @@ from PIL import Image
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.pool import Pool
 
-import mimo.feedback.store as store_module
+import mimo.feedback.rows as rows_module
+import mimo.feedback.schema as schema_module
 from mimo.feedback.errors import (
     DuplicateExample,
     InvalidExample,
@@ -270,7 +271,7 @@ def test_mnist_arrays_are_imported_once(store):
 
 
 def test_the_size_cap_refuses_in_words_and_deleting_makes_room(store_url):
-    sizes = [store_module.checked_row(example(seed=i))["size"] for i in range(3)]
+    sizes = [rows_module.checked_row(example(seed=i))["size"] for i in range(3)]
     cap = sum(sizes) + 100  # three examples fit, a fourth (about 3.5 KB) does not
     with FeedbackStore(store_url, max_bytes=cap) as store:
         saved = [store.save(example(seed=i)).id for i in range(3)]
@@ -378,7 +379,7 @@ def test_opening_an_older_store_migrates_it(store_url, monkeypatch):
     def add_note(conn):
         conn.execute(text("ALTER TABLE feedback_examples ADD COLUMN note VARCHAR(40)"))
 
-    monkeypatch.setattr(store_module, "MIGRATIONS", (*store_module.MIGRATIONS, add_note))
+    monkeypatch.setattr(schema_module, "MIGRATIONS", (*schema_module.MIGRATIONS, add_note))
     with FeedbackStore(store_url) as store:
         assert store.example(saved.id).label == 3
     engine = create_engine(store_url)
@@ -398,7 +399,7 @@ def test_a_store_from_a_newer_mimo_is_refused_in_words(store_url):
     with pytest.raises(StoreUnavailable) as refused:
         FeedbackStore(store_url)
     assert "newer mimo (schema version 99; this one knows up to 1)" in str(refused.value)
-    assert str(refused.value).startswith("Saving is unavailable: the database ")
+    assert str(refused.value).startswith("The digit store is unavailable: the database ")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -432,7 +433,7 @@ def test_a_postgresql_location_hides_the_password(postgresql_url):
 
 
 # ---------------------------------------------------------------------------------------------
-# Failures: saving is unavailable, in words, and nothing saved is lost
+# Failures: the store is unavailable, in words, and nothing saved is lost
 
 
 def test_the_sqlite_file_is_in_wal_mode(sqlite_url, tmp_path):
@@ -449,8 +450,9 @@ def test_a_corrupt_file_is_unavailable_and_left_as_it_was(tmp_path):
     with pytest.raises(StoreUnavailable) as refused:
         FeedbackStore.from_environment({"MIMO_DATA_DIR": str(tmp_path)})
     assert str(refused.value) == (
-        f"Saving is unavailable: the database file {path} is damaged (it is not a readable "
-        "SQLite database). Move it aside to start a new collection; mimo does not write to it."
+        f"The digit store is unavailable: the database file {path} is damaged (it is not a "
+        "readable SQLite database). Move it aside to start a new collection; mimo does not "
+        "write to it."
     )
     assert path.read_bytes() == garbage
 
@@ -488,7 +490,7 @@ def test_a_full_disk_is_unavailable_and_loses_nothing(sqlite_url, tmp_path):
     finally:
         event.remove(Pool, "connect", disk_full_at_this_size)
     assert str(refused.value) == (
-        f"Saving is unavailable: the disk that holds the database file {path} is full."
+        f"The digit store is unavailable: the disk that holds the database file {path} is full."
     )
     with FeedbackStore(sqlite_url) as store:
         assert store.count() == 5
@@ -547,7 +549,7 @@ def test_a_read_only_file_can_be_read_but_saving_is_unavailable(shared_folder):
 
     assert without_write_permission(count_then_save, url) == (
         "StoreUnavailable",
-        f"Saving is unavailable: the database file {path} is read-only.",
+        f"The digit store is unavailable: the database file {path} is read-only.",
     )
     os.chmod(path, 0o644)
     with FeedbackStore(url) as store:
@@ -565,7 +567,7 @@ def test_a_read_only_folder_is_unavailable_and_loses_nothing(shared_folder):
 
     assert without_write_permission(count_then_save, url) == (
         "StoreUnavailable",
-        f"Saving is unavailable: the folder of the database file {path} is read-only.",
+        f"The digit store is unavailable: the folder of the database file {path} is read-only.",
     )
     os.chmod(shared_folder, 0o755)
     os.chmod(path, 0o644)
@@ -579,7 +581,7 @@ def test_a_postgresql_server_that_is_not_there_is_unavailable():
     with pytest.raises(StoreUnavailable) as refused:
         FeedbackStore(url)
     assert str(refused.value) == (
-        "Saving is unavailable: the database server at "
+        "The digit store is unavailable: the database server at "
         "postgresql+psycopg://mimo:***@127.0.0.1:1/mimo_test?connect_timeout=3 cannot be reached."
     )
 
@@ -595,5 +597,5 @@ def test_a_postgresql_server_that_is_not_there_is_unavailable():
 def test_a_bad_database_url_is_unavailable_in_words(url, words):
     with pytest.raises(StoreUnavailable) as refused:
         FeedbackStore(url)
-    assert str(refused.value).startswith("Saving is unavailable: ")
+    assert str(refused.value).startswith("The digit store is unavailable: ")
     assert words in str(refused.value)

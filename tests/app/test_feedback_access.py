@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mimo.app.access import retrain_access
-from mimo.feedback.policy import (
+from mimo.app.feedback_access import (
     LOCKED,
     OFF,
     OPEN,
