@@ -5,7 +5,9 @@ The gallery shows every saved digit with its label, both models' answers when it
 the active models' answers now; relabel or delete one, or delete them all. Export the collection
 as an mnist.npz-layout file (`python -m mimo train --data FILE` reads it), or import such a
 file. The store (mimo.feedback.store) is a SQLite file by default, PostgreSQL when
-MIMO_DATABASE_URL says so; when it cannot be used the page says why, in one sentence.
+MIMO_DATABASE_URL says so; when it cannot be used the page says why, in one sentence. A
+deployment that switched saving off, or locked it with the retraining password, does the same
+here (mimo.app.feedback_access).
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from mimo.app.collection_ui import (
     import_ui,
     scores_ui,
 )
+from mimo.app.feedback_access import OFF, feedback_access
 from mimo.app.feedback_ui import open_store
 from mimo.app.support import ModelsUnavailable, load_predictor
+from mimo.app.unlock import access_policy, unlock_ui
 from mimo.feedback.errors import FeedbackError
 
 st.set_page_config(page_title="My digits · mimo", page_icon="🗂️", layout="wide")
@@ -43,6 +47,12 @@ def my_digits_page() -> None:
         "The digits you saved under the Predict page's answers. Retrain with them on the "
         "Retrain page (Include my digits)."
     )
+    policy = feedback_access(access_policy())  # the same rule as saving: off, locked or open
+    if policy.mode == OFF:
+        st.info(policy.reason, icon=":material/block:")
+        return
+    if policy.needs_password and not unlock_ui(policy, "My digits", prefix="my_digits"):
+        return
     try:
         store = open_store()
         arrays = store.arrays()

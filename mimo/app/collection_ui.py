@@ -104,13 +104,16 @@ def chosen(examples: list[Example], right_now: dict[int, bool], filters: Filters
     return kept
 
 
-def _answers_text(answers: dict) -> str:
-    """ "colour 7 · sum 7": each model's digit."""
-    return " · ".join(
-        f"{TASKS[name].noun} {answers[name].get(DIGIT.name, '?')}"
-        for name in TASKS
-        if isinstance(answers.get(name), dict)
-    )
+def _answers_text(answers: dict, label: int) -> str:
+    """ "colour 7 ✗ · sum 1 ✓": each model's digit, and whether it is the label."""
+    said = []
+    for name in TASKS:
+        digit = (
+            answers.get(name, {}).get(DIGIT.name) if isinstance(answers.get(name), dict) else None
+        )
+        if digit is not None:
+            said.append(f"{TASKS[name].noun} {digit} {'✓' if digit == label else '✗'}")
+    return " · ".join(said)
 
 
 def item_ui(store: FeedbackStore, example: Example, now: dict) -> None:
@@ -121,8 +124,9 @@ def item_ui(store: FeedbackStore, example: Example, now: dict) -> None:
             with st.container():
                 st.markdown(f"**{example.label}**")
                 st.caption(f"{example.source} · {example.created_at:%d %b %H:%M}")
-        then = _answers_text(example.answers)
-        st.caption(f"Then: {then or 'not recorded'}  \nNow: {_answers_text(now) or '–'}")
+        then = _answers_text(example.answers, example.label)
+        now = _answers_text(now, example.label)
+        st.caption(f"Then: {then or 'not recorded'}  \nNow: {now or '–'}")
         with st.container(horizontal=True, vertical_alignment="bottom", gap="small"):
             label = st.selectbox(
                 "Label",

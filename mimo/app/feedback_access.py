@@ -17,7 +17,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mimo.app.access import LOCKED, OFF, OFF_WORDS, ON_WORDS, OPEN, RetrainAccess
 
@@ -32,10 +32,19 @@ WINDOW_S = 60.0  # the rate limit's sliding window
 class FeedbackAccess:
     mode: str  # OPEN, LOCKED (the retraining password) or OFF
     reason: str = ""  # why, in words, for the page
+    retrain: RetrainAccess | None = field(default=None, repr=False)  # whose password, if LOCKED
 
     @property
     def needs_password(self) -> bool:
         return self.mode == LOCKED
+
+    def check_password(self, attempt) -> bool:
+        """True only for the retraining password (mimo.app.unlock's field asks for it)."""
+        return (
+            self.mode == LOCKED
+            and self.retrain is not None
+            and self.retrain.check_password(attempt)
+        )
 
 
 def feedback_access(retrain: RetrainAccess, env: Mapping | None = None) -> FeedbackAccess:
@@ -53,7 +62,9 @@ def feedback_access(retrain: RetrainAccess, env: Mapping | None = None) -> Feedb
                 f"{FEEDBACK_ENV}={switch} asks for the retraining password, but this deployment "
                 "has none; saving digits is off.",
             )
-        return FeedbackAccess(LOCKED, "Saving digits is locked with the retraining password.")
+        return FeedbackAccess(
+            LOCKED, "Saving digits is locked with the retraining password.", retrain
+        )
     if word not in ON_WORDS:
         return FeedbackAccess(
             OFF, f"{FEEDBACK_ENV} has an unrecognised value ({switch!r}); use on, off or password."

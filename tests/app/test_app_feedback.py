@@ -178,3 +178,37 @@ def test_my_digits_exports_the_collection_and_imports_such_a_file(store_dir, mni
     at.button(key="import_confirmed").click().run()
     assert any("notes.npz is not an mnist.npz file" in e.value for e in at.error)
     assert len(saved_rows()) == 12  # nothing saved is lost
+
+
+def test_my_digits_follows_the_saving_switch_and_lock(store_dir, mnist_small, monkeypatch):
+    with FeedbackStore(store_url()) as store:
+        store.add_many(mnist_small.y_test[:3], mnist_small.x_test[:3])
+    monkeypatch.setenv("MIMO_FEEDBACK", "off")
+    at = AppTest.from_file(MY_DIGITS, default_timeout=TIMEOUT).run()
+    assert any("switched off" in i.value for i in at.info)
+    assert not [b for b in at.button if b.label == "Delete"]
+
+    monkeypatch.setenv("MIMO_FEEDBACK", "password")
+    monkeypatch.setenv("MIMO_RETRAIN_PASSWORD", "s3cret")
+    at = AppTest.from_file(MY_DIGITS, default_timeout=TIMEOUT).run()
+    assert not [b for b in at.button if b.label == "Delete"]
+    at.text_input(key="my_digits_password_attempt").set_value("s3cret")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert len([b for b in at.button if b.label == "Delete"]) == 3
+
+
+def test_saving_behind_the_retraining_password_asks_for_it_first(store_dir, five, monkeypatch):
+    monkeypatch.setenv("MIMO_FEEDBACK", "password")
+    monkeypatch.setenv("MIMO_RETRAIN_PASSWORD", "s3cret")
+    at = start_app()
+    draw(at, five)
+    assert results(at) == expected(5, "red", 0)
+    assert not [b for b in at.container("feedback").button if b.label.isdigit()]
+    at.text_input(key="feedback_password_attempt").set_value("wrong")
+    at.container("feedback").button[0].click().run()
+    assert any("not right" in e.value for e in at.error)
+    at.text_input(key="feedback_password_attempt").set_value("s3cret")
+    at.container("feedback").button[0].click().run()
+    press(at, 5)
+    assert any("Saved as 5" in t for t in feedback_texts(at))

@@ -35,6 +35,9 @@ def test_saving_can_be_switched_off(value):
 def test_saving_behind_the_retraining_password_uses_that_password():
     policy = feedback_access(LOCKED_RETRAIN, {"MIMO_FEEDBACK": "password"})
     assert policy.mode == LOCKED and policy.needs_password
+    assert policy.check_password("s3cret")
+    assert not policy.check_password("guess") and not policy.check_password(None)
+    assert not feedback_access(OPEN_RETRAIN, {}).check_password("s3cret")
 
 
 def test_a_password_without_a_retraining_password_or_an_unknown_word_fails_closed():
