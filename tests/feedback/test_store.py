@@ -537,13 +537,19 @@ def count_then_save(url: str) -> None:
         store.save(example(seed=9))
 
 
-def test_a_read_only_file_can_be_read_but_saving_is_unavailable(shared_folder):
-    url = f"sqlite:///{shared_folder}/feedback.sqlite3"
+def read_only_store_of_three(folder) -> tuple[str, str]:
+    """A SQLite store in `folder` with three rows, its file then made read-only: (url, path)."""
+    url = f"sqlite:///{folder}/feedback.sqlite3"
     with FeedbackStore(url) as store:
         for i in range(3):
             store.save(example(seed=i))
-    path = os.path.join(shared_folder, "feedback.sqlite3")
+    path = os.path.join(folder, "feedback.sqlite3")
     os.chmod(path, 0o444)
+    return url, path
+
+
+def test_a_read_only_file_can_be_read_but_saving_is_unavailable(shared_folder):
+    url, path = read_only_store_of_three(shared_folder)
     if os.geteuid() == 0:  # the folder stays writable for nobody: SQLite keeps its -shm there
         os.chown(shared_folder, NOBODY, NOBODY)
 
@@ -557,12 +563,7 @@ def test_a_read_only_file_can_be_read_but_saving_is_unavailable(shared_folder):
 
 
 def test_a_read_only_folder_is_unavailable_and_loses_nothing(shared_folder):
-    url = f"sqlite:///{shared_folder}/feedback.sqlite3"
-    with FeedbackStore(url) as store:
-        for i in range(3):
-            store.save(example(seed=i))
-    path = os.path.join(shared_folder, "feedback.sqlite3")
-    os.chmod(path, 0o444)
+    url, path = read_only_store_of_three(shared_folder)
     os.chmod(shared_folder, 0o555)
 
     assert without_write_permission(count_then_save, url) == (
