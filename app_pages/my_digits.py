@@ -27,6 +27,7 @@ from mimo.app.feedback_ui import open_store
 from mimo.app.support import ModelsUnavailable, load_predictor
 from mimo.app.unlock import access_policy, unlock_ui
 from mimo.feedback.errors import FeedbackError
+from mimo.feedback.store import arrays_of
 
 st.set_page_config(page_title="My digits · mimo", page_icon="🗂️", layout="wide")
 
@@ -55,14 +56,15 @@ def my_digits_page() -> None:
         return
     try:
         store = open_store()
-        arrays = store.arrays()
+        examples = store.examples()  # newest first, as the gallery shows them
     except FeedbackError as exc:
         st.error(str(exc), icon=":material/cloud_off:")
         return
+    arrays = arrays_of(examples)
     scores = active_scores_ui(arrays) if len(arrays.ids) else None
     collection, evaluation, exchange = st.tabs(["Collection", "Active models on it", "File"])
     with collection:
-        gallery_ui(store, arrays, scores)
+        gallery_ui(store, examples, arrays, scores)
         if len(arrays.ids) and st.button("Delete all…", icon=":material/delete_forever:"):
             delete_all_dialog(store, len(arrays.ids))
     with evaluation:

@@ -51,9 +51,9 @@ def cmd_count(args) -> int:
         location = store.location
     finally:
         store.close()
-    held = dataset.held_back_mask(arrays.digests)
-    total, training = dataset.digit_count(len(held)), dataset.digit_count(int((~held).sum()))
-    print(f"{total} in {location}: {training} to train on, {int(held.sum()):,} held back")
+    training, held_back = dataset.split(arrays).sizes
+    total, used = dataset.digit_count(training + held_back), dataset.digit_count(training)
+    print(f"{total} in {location}: {used} to train on, {held_back:,} held back")
     return 0
 
 

@@ -155,9 +155,11 @@ def now_answers(scores: dict[str, CollectionScores], index: int) -> dict:
     return {name: {DIGIT.name: int(s.predicted[DIGIT.name][index])} for name, s in scores.items()}
 
 
-def gallery_ui(store: FeedbackStore, arrays: CollectionArrays, scores) -> None:
-    """The collection, newest first, in `st.container(key="collection")` with its total."""
-    examples = store.examples()
+def gallery_ui(
+    store: FeedbackStore, examples: list[Example], arrays: CollectionArrays, scores
+) -> None:
+    """The collection, newest first, in `st.container(key="collection")` with its total.
+    `examples` and `arrays` are the same rows (mimo.feedback.store.arrays_of), read once."""
     position = {int(row_id): i for i, row_id in enumerate(arrays.ids)}
     right = digit_right_now(scores) if scores else np.zeros(len(arrays.ids), bool)
     right_now = {row_id: bool(right[i]) for row_id, i in position.items()}

@@ -16,7 +16,7 @@ import json
 import math
 import os
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -397,6 +397,22 @@ def example_from(row) -> Example:
     )
 
 
+def arrays_of(examples: Sequence[Example]) -> CollectionArrays:
+    """The same rows as arrays, oldest first: for a page that has read them as examples already
+    (FeedbackStore.arrays reads only the columns the arrays need)."""
+    rows = sorted(examples, key=lambda example: example.id)
+    return CollectionArrays(
+        ids=np.array([row.id for row in rows], dtype=np.int64),
+        labels=np.array([row.label for row in rows], dtype=np.uint8),
+        grey=np.array([row.grey for row in rows], dtype=np.uint8).reshape(-1, *GREY_SHAPE),
+        rgb=np.array([row.rgb for row in rows], dtype=np.uint8).reshape(-1, *RGB_SHAPE),
+        inks=[row.ink for row in rows],
+        numbers=np.array([row.number for row in rows], dtype=np.uint8),
+        digests=[row.digest for row in rows],
+        sources=[row.source for row in rows],
+    )
+
+
 def filtered(query, label: int | None, source: str | None):
     if label is not None:
         query = query.where(examples_table.c.label == int(label))
@@ -421,6 +437,7 @@ __all__ = [
     "FeedbackStore",
     "NewExample",
     "SaveResult",
+    "arrays_of",
     "max_bytes_from",
     "store_url",
 ]

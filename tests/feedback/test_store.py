@@ -33,7 +33,7 @@ from mimo.feedback.errors import (
     StoreFull,
     StoreUnavailable,
 )
-from mimo.feedback.store import FeedbackStore, NewExample, store_url
+from mimo.feedback.store import FeedbackStore, NewExample, arrays_of, store_url
 
 WRITERS, SAVES_EACH = 8, 200  # the concurrency check: every one of these rows arrives
 PROCESS_SAVES_EACH = 50  # per writer process: enough to contend for the file lock, and quick
@@ -142,6 +142,14 @@ def test_the_collection_as_arrays_is_oldest_first_in_mnist_layout(store):
     assert arrays.numbers.tolist() == [3] * 4
     assert arrays.sources == ["drawing"] * 4
     assert arrays.digests == [store.example(i).digest for i in ids]
+
+    # The same rows read as examples (newest first) give the same arrays.
+    from_examples = arrays_of(store.examples())
+    for field in ("ids", "labels", "grey", "rgb", "numbers"):
+        np.testing.assert_array_equal(getattr(from_examples, field), getattr(arrays, field))
+    for field in ("inks", "digests", "sources"):
+        assert getattr(from_examples, field) == getattr(arrays, field)
+    assert arrays_of([]).grey.shape == (0, 28, 28)
 
 
 def test_relabel_and_delete_one_row_or_all(store):
