@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import html
 import logging
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,11 @@ from mimo.tasks import DIGIT, HEADS, TASKS, Task, pack
 
 LOG = logging.getLogger(__name__)
 EXPLANATION_CACHE_ENTRIES = 128
+# Before explaining an input for the first time, the script pauses this long, so the answers it
+# has just sent are drawn first: the browser often shares the server's cores (`streamlit run`
+# on a laptop), and the explanations' integrated gradients would otherwise keep both busy.
+EXPLANATIONS_HEAD_START_S = 0.12
+EXPLAINED_STATE = "explained_input"  # session state: the last input whose explanations showed
 MAP_SIZE = 112  # pixels: an attribution map, 4x its 28x28
 MAP_SCALE = 4  # the PNG's own enlargement, so a browser that smooths still shows squares
 FEATURE_TILE_COLUMNS = 4  # feature maps per row in a block's grid
@@ -109,6 +115,9 @@ def _in_the_other_ink(task: Task, predictor, prepared: PreparedDigit, number: in
 def explanations_ui(predictor, image_bytes: bytes, prediction, prepared) -> None:
     """Every model's explanation, in the order of the cards above them."""
     digest = image_digest(image_bytes)
+    explained = (predictor.run_ids, digest, prediction.number)
+    if st.session_state.get(EXPLAINED_STATE) != explained:
+        time.sleep(EXPLANATIONS_HEAD_START_S)  # a new input: let the answers show first
     for name, result in prediction.models.items():
         with st.container(key=explanation_key(name)):
             try:
@@ -126,6 +135,7 @@ def explanations_ui(predictor, image_bytes: bytes, prediction, prepared) -> None
                 st.caption(f"The {TASKS[name].title.lower()}'s explanation is not available here.")
                 continue
             explanation_ui(TASKS[name], result, explanation)
+    st.session_state[EXPLAINED_STATE] = explained
 
 
 def explanation_ui(task: Task, result, explanation: ModelExplanation) -> None:

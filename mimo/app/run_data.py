@@ -23,6 +23,7 @@ from mimo.runs import view as dashboard
 from mimo.runs.notes import read_notes
 from mimo.runs.registry import Registry
 from mimo.runs.view import RunView
+from mimo.train.config import complete_settings
 
 VIEW_CACHE_ENTRIES = 32  # run views (small: no per-example arrays)
 LABEL_CACHE_ENTRIES = 256  # run.json and tags, for the pickers' labels
@@ -62,12 +63,14 @@ def _label_parts(root: str, run_id: str, stamp: tuple) -> tuple[dict, tuple[str,
 
 
 def read_config(run_dir: Path) -> dict:
-    """config.json for labels; an empty dict if it cannot be read."""
+    """config.json with every field of this version (settings added since the run was trained
+    take their defaults: mimo.train.config.complete_settings), so runs of every age compare on
+    the same keys; an empty dict if it cannot be read."""
     try:
         config = artifacts.read_json(run_dir, artifacts.CONFIG)
     except (OSError, ValueError):
         return {}
-    return config if isinstance(config, dict) else {}
+    return complete_settings(config) if isinstance(config, dict) else {}
 
 
 def run_labels(registry: Registry, run_ids: list[str]) -> dict[str, str]:

@@ -5,7 +5,8 @@ The JSON document:
 
     {"active": {"color": "<run id>", "sum": "<run id>"},
      "runs": [{"run_id", "model", "active", "created", "loss_weights": {head: weight},
-               "single_task": bool, "config": {...config.json, loss weights filled in},
+               "single_task": bool, "config": {...config.json, every field of this version
+               (mimo.train.config.complete_settings), loss weights filled in},
                "data": {...}, "test_metrics": {...}, "tags": [...]}, ...]}
 
 A run whose config.json cannot be read gets "config": null and its weights as for old runs
@@ -19,6 +20,7 @@ from mimo.runs import weights as loss_weights
 from mimo.runs.notes import read_notes
 from mimo.runs.registry import Registry, Run
 from mimo.runs.view import read_run_info
+from mimo.train.config import complete_settings
 
 NO_CONFIG = None  # "config" of a run whose config.json is missing or unreadable
 
@@ -37,7 +39,7 @@ def describe(run: Run, active: bool) -> dict:
     config = _config(run)
     weights = loss_weights.of_config(run.model, config)
     if config is not None:
-        config = {k: v for k, v in config.items() if k != "extra"}
+        config = complete_settings(config)
         config["loss_weights"] = weights
     return {
         "run_id": run.run_id,

@@ -152,6 +152,14 @@ def field_names() -> frozenset[str]:
     return frozenset(f.name for f in fields(TrainConfig))
 
 
+def complete_settings(settings: Mapping) -> dict:
+    """A run's recorded settings (its config.json) with every field of this version, in field
+    order: fields added after the run was trained take their defaults, which is what that run
+    did (no collected digits, every head weighing 1), and unknown and retired keys are dropped.
+    Old and new runs then list, compare and pair on the same keys. Values are kept as recorded."""
+    return {f.name: settings.get(f.name, f.default) for f in fields(TrainConfig)}
+
+
 def unknown_keys(settings: Mapping) -> list[str]:
     """Keys of `settings` that from_dict ignores, other than the retired ones."""
     return [k for k in settings if k not in field_names() and k not in RETIRED_KEYS]

@@ -12,6 +12,7 @@ from mimo.train.config import (
     CLI_LIMITS,
     ConfigError,
     TrainConfig,
+    complete_settings,
     read_settings,
     unknown_keys,
     with_active_run,
@@ -312,6 +313,16 @@ def test_the_shipped_run_configs_still_load_and_the_retired_extra_key_is_ignored
             k: v for k, v in config.to_dict().items() if k in settings
         }
         assert "extra" not in config.to_dict()
+
+
+def test_old_run_settings_are_completed_with_what_those_runs_did():
+    old = {"model": "sum", "epochs": 40, "seed": 3, "extra": {}, "epoch": 9}  # before new fields
+    completed = complete_settings(old)
+    assert list(completed) == list(TrainConfig().to_dict())  # every field, in field order
+    assert completed == {**TrainConfig(model="sum", epochs=40, seed=3).to_dict()}
+    assert completed["my_digits"] is False and completed["loss_weights"] is None
+    recorded = {**TrainConfig(model="color").to_dict(), "epochs": "x"}  # kept as recorded
+    assert complete_settings(recorded) == recorded
 
 
 def test_a_config_goes_through_json_unchanged_and_unknown_keys_are_named(tmp_path):
