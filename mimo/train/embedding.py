@@ -14,6 +14,11 @@ from mimo.train.pipelines import EvalPairs, evaluation_arrays
 TSNE_PERPLEXITY = 30.0  # neighbours each point weighs: scikit-learn's default
 TSNE_PCA_DIMS = 50  # t-SNE reads the features' first principal components (faster, as usual)
 REDUCTION_SEED = 0  # t-SNE's start: the same features give the same picture
+# t-SNE's optimisation steps (scikit-learn's default is 1000). A trained trunk's features fall
+# into clear clusters by 500 steps (the shipped colour run: a point's nearest neighbour is the
+# same digit for 99.1% of 2,000 points, against 99.2% after 1000, in 2.2 s against 3.9 s);
+# barely trained features, as in short runs, take several seconds more per 500 steps.
+TSNE_STEPS = 500
 
 
 def features(model, model_name: str, images, labels, pairs: EvalPairs) -> np.ndarray:
@@ -49,6 +54,7 @@ def reduce(points: np.ndarray) -> tuple[dict[str, np.ndarray], tuple[float, floa
         perplexity=min(TSNE_PERPLEXITY, (len(points) - 1) / 3),
         init="pca",
         learning_rate="auto",
+        max_iter=TSNE_STEPS,
         random_state=REDUCTION_SEED,
     ).fit_transform(compact)
     explained = tuple(float(v) for v in pca.explained_variance_ratio_[:2])
