@@ -83,8 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--init-from",
         metavar="RUN_ID",
-        help="fine-tune: start from this run's weights ('active': the model's active run) "
-        "instead of from scratch",
+        help="start from this run's weights instead of from scratch: a run of the same model "
+        "('active': its active run) is fine-tuned; a run of the other model gives its trunk and "
+        "digit head",
     )
     train.add_argument(
         "--my-digits",

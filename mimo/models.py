@@ -20,6 +20,7 @@ the same digit belief as the digit head, the two heads stay consistent.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers
 
 from mimo.tasks import COLOR, DIGIT, HEADS, IMAGE_INPUT, SUM, TASKS, Head, task
@@ -223,6 +224,44 @@ def trunk_variables(model: keras.Model) -> list:
     image = next(t for t in model.inputs if t.name.split(":")[0] == IMAGE_INPUT)
     trunk = keras.Model(image, model.get_layer(FEATURES_LAYER).output)
     return list(trunk.trainable_variables)
+
+
+def transfer_weights(source: keras.Model, target: keras.Model) -> list[str]:
+    """Copy into `target` the weights of every layer `source` has under the same name, and
+    return the names copied: every layer for a run of the same model; for the other model, the
+    layers both share (the trunk and the digit head), so one task starts from what the other
+    learned. A convolution that reads another number of channels (the stem: RGB in the colour
+    model, grey in the sum model) takes the source's kernel summed over its input channels and
+    shared out evenly: a grey digit then reads like white ink, one of the colour model's inks."""
+    copied = []
+    for layer in target.layers:
+        weights = layer.get_weights()
+        try:
+            theirs = source.get_layer(layer.name).get_weights()
+        except ValueError:  # no layer of that name
+            continue
+        if not weights or len(theirs) != len(weights):
+            continue
+        fitted = [_fitted(array, mine.shape) for array, mine in zip(theirs, weights, strict=True)]
+        if all(array is not None for array in fitted):
+            layer.set_weights(fitted)
+            copied.append(layer.name)
+    return copied
+
+
+def _fitted(array: np.ndarray, shape: tuple) -> np.ndarray | None:
+    """`array` in `shape`: as it is, or a conv kernel (h, w, in, out) spread over other input
+    channels; None when it cannot fit."""
+    if array.shape == shape:
+        return array
+    if (
+        array.ndim == 4
+        and len(shape) == 4
+        and array.shape[:2] + array.shape[3:] == shape[:2] + shape[3:]
+    ):
+        total = array.sum(axis=2, keepdims=True)
+        return np.repeat(total / shape[2], shape[2], axis=2)
+    return None
 
 
 def load_model(path):

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 
 from mimo.config import MAX_EPOCHS, MAX_TRAIN_SIZE, MODEL_NAMES
-from mimo.runs.registry import RegistryError, check_run_id, model_of
+from mimo.runs.registry import RegistryError, check_run_id
 from mimo.tasks import task
 
 # The training recipe's defaults.
@@ -87,7 +87,9 @@ class TrainConfig:
     digit_label_smoothing: float = DIGIT_LABEL_SMOOTHING
     # Training batches run after fit() to re-estimate batch-norm statistics (with EMA only).
     bn_recalibration_batches: int = BN_RECALIBRATION_BATCHES
-    # A run id in the registry to start from (same model): fine-tune instead of training anew.
+    # A run id in the registry to start from instead of training anew: a run of this model
+    # gives every weight (fine-tuning); a run of the other model gives the layers both share,
+    # the trunk and the digit head (mimo.models.transfer_weights).
     init_from: str | None = None
     # Head name -> the weight of its loss in the total; heads not named weigh 1, and None (every
     # run from before this field) means all 1. A weight of 0 turns a head off: single-task.
@@ -247,7 +249,7 @@ def config_problems(config: TrainConfig, limits: TrainLimits) -> list[str]:
             0,
             limits.max_bn_recalibration_batches,
         ),
-        _init_from(c.init_from, c.model),
+        _init_from(c.init_from),
         _loss_weights(c.loss_weights, c.model),
         _flag(c.my_digits, "Include my digits"),
         _whole(c.my_digits_weight, "The weight of my digits", 1, limits.max_my_digits_weight),
@@ -309,15 +311,13 @@ def _file_name(value) -> str | None:
     return f"The data path must be a file name (got {value!r})."
 
 
-def _init_from(value, model) -> str | None:
+def _init_from(value) -> str | None:
     if value is None:
         return None
     try:
-        run_model = model_of(check_run_id(value))
+        check_run_id(value)
     except RegistryError:
         return f"The run to start from must be a run id (got {value!r})."
-    if _is_model(model) and run_model != model:
-        return f"The run to start from, {value}, holds a {run_model} model, not a {model} model."
     return None
 
 

@@ -4,7 +4,9 @@ The story of one run, top to bottom:
 1. Load MNIST (mimo.train.data) and hold out a stratified validation split from the training split.
    With "include my digits", the collected digits to train on join the training split, each
    my_digits_weight times (mimo.train.my_digits); the held-back ones are kept for step 4.
-2. Build the model (mimo.models) and an Adam optimiser with warm-up + cosine decay, keeping an
+2. Build the model (mimo.models), from an earlier run's weights with init_from (every layer of
+   a run of the same model; the shared trunk and digit head of the other model's run), and an
+   Adam optimiser with warm-up + cosine decay, keeping an
    exponential moving average (EMA) of the weights; digit targets are label-smoothed.
 3. Fit on a tf.data stream (mimo.train.pipelines, elastic distortion included), each head's loss
    weighted as the config says, logging progress events as JSON lines and, after every epoch,
@@ -174,11 +176,10 @@ def train(
 
         keras.utils.set_random_seed(config.seed)
         model = models.BUILDERS[config.model]()
+        started_from = []  # the layers taken from config.init_from's run
         if config.init_from:
-            start = registry.run(config.init_from)
-            if start.model != config.model:
-                raise ValueError(f"run {config.init_from} is not a {config.model} model")
-            model.set_weights(models.load_model(start.model_path).get_weights())
+            start = models.load_model(registry.run(config.init_from).model_path)
+            started_from = models.transfer_weights(start, model)
         steps = int(np.ceil(len(splits.y_train) / config.batch_size))
         schedule = keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=config.learning_rate / 10,
@@ -233,6 +234,8 @@ def train(
         timings["train_s"] = time.monotonic() - fit_started
         timings["agreement_s"] = gradient_agreement.seconds
         recipe = {"ema_momentum": ema_momentum, "init_from": config.init_from}
+        if config.init_from:
+            recipe["init_layers"] = started_from
         if ema_momentum and config.bn_recalibration_batches:
             append_event(progress, event="recalibrating")
             recal_started = time.monotonic()

@@ -7,6 +7,7 @@ from mimo.models import (
     build_sum_model,
     compile_model,
     load_model,
+    transfer_weights,
 )
 
 
@@ -97,3 +98,29 @@ def test_the_optimiser_keeps_a_weight_average_only_when_asked():
     with_ema = compile_model(build_color_model(), 1e-3, ema_momentum=0.99)
     assert with_ema.optimizer.use_ema and with_ema.optimizer.ema_momentum == 0.99
     assert not compile_model(build_color_model(), 1e-3).optimizer.use_ema
+
+
+def test_a_sum_model_started_from_the_colour_run_reads_grey_digits_before_any_training(
+    shipped_registry, mnist_small
+):
+    colour = load_model(shipped_registry.active_run("color").model_path)
+    model = build_sum_model()
+    copied = transfer_weights(colour, model)
+    # The trunk (the stem's RGB kernel summed into a grey one) and the digit head; not the sum head.
+    assert {"stem_conv", "block1_a_conv", "block3_b_bn", "features", "digit"} <= set(copied)
+    assert "sum" not in copied
+    np.testing.assert_allclose(
+        model.get_layer("stem_conv").get_weights()[0],
+        colour.get_layer("stem_conv").get_weights()[0].sum(axis=2, keepdims=True),
+    )
+    grey = mnist_small.x_test[:300, ..., None].astype(np.float32) / 255
+    outputs = model({"image": grey, "number": encode_number([0] * 300)}, training=False)
+    read = np.asarray(outputs["digit"]).argmax(1) == mnist_small.y_test[:300]
+    assert read.mean() > 0.9  # a grey digit reads like white ink, one of the colour model's
+    # The other way, and a model of the same kind, every layer is taken.
+    back = build_color_model()
+    assert "stem_conv" in transfer_weights(model, back)
+    same = build_sum_model()
+    assert set(transfer_weights(model, same)) == {
+        layer.name for layer in model.layers if layer.weights
+    }
