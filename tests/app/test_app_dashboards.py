@@ -14,7 +14,7 @@ from mimo.config import DEFAULT_REGISTRY_DIR as SOURCE_REGISTRY  # the shipped r
 from mimo.runs import artifacts, examples
 from mimo.runs.registry import Registry
 from mimo.runs.view import load_run_view
-from tests.support import ROOT
+from tests.support import FULL_RECIPE_RUNS, ROOT
 
 PAGE = str(ROOT / "app_pages" / "dashboards.py")
 # The keyed sections of the page and the charts each must hold.
@@ -27,8 +27,9 @@ SECTIONS = {
 }
 
 
-# The shipped multi-task lab runs (a digit-only and a multi-task run per model, 6 epochs).
-LAB_RUNS = ("*-digitonly", "*-multitask")
+# The shipped multi-task lab runs (a digit-only and a multi-task run per model, 6 epochs; the
+# 80-epoch runs are named -multitask too), and the runs started from the other model's run.
+LAB_RUNS = ("*-digitonly", "*-multitask", "*-fromsum", "*-fromcolor")
 
 
 def copy_shipped_registry(tmp_path, monkeypatch, without=()) -> Registry:
@@ -45,9 +46,13 @@ def copy_shipped_registry(tmp_path, monkeypatch, without=()) -> Registry:
 
 @pytest.fixture()
 def registry(tmp_path, monkeypatch) -> Registry:
-    """The shipped registry without the lab runs: full-length runs of the full recipe, none
-    single-task, none with a gradient-agreement record (the tests add what they need)."""
-    return copy_shipped_registry(tmp_path, monkeypatch, without=LAB_RUNS)
+    """The shipped registry without the lab runs, FULL_RECIPE_RUNS active: full-length runs of
+    the full recipe, none single-task, none with a gradient-agreement record (the tests add what
+    they need)."""
+    registry = copy_shipped_registry(tmp_path, monkeypatch, without=LAB_RUNS)
+    for run_id in FULL_RECIPE_RUNS:
+        registry.activate(run_id)
+    return registry
 
 
 @pytest.fixture()

@@ -32,15 +32,18 @@ from mimo.runs import embedding, examples
 from mimo.runs.registry import Registry
 from mimo.runs.view import load_run_view
 from mimo.tasks import task
+from tests.support import FULL_RECIPE_RUNS
 
 
 @pytest.fixture(scope="module")
 def views():
-    """The loaded artifacts of the active colour and sum runs."""
+    """The loaded artifacts of a 40-epoch colour and sum run trained from scratch before the
+    learning rate was recorded (tests.support.FULL_RECIPE_RUNS)."""
     registry = Registry(SOURCE_REGISTRY)
     loaded = {}
-    for model in ("color", "sum"):
-        run = registry.active_run(model)
+    for run_id in FULL_RECIPE_RUNS:
+        run = registry.run(run_id)
+        model = run.model
         loaded[model] = load_run_view(run.path, run.run_id)
         assert loaded[model].problems == []
     return loaded
