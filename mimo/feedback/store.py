@@ -306,16 +306,8 @@ class FeedbackStore:
         query = select(*(table.c[name] for name in columns)).order_by(table.c.id)
         with self._guard(), self._engine.connect() as conn:
             rows = conn.execute(query).all()
-        return CollectionArrays(
-            ids=np.array([row.id for row in rows], dtype=np.int64),
-            labels=np.array([row.label for row in rows], dtype=np.uint8),
-            grey=pictures([row.grey for row in rows], GREY_SHAPE),
-            rgb=pictures([row.rgb for row in rows], RGB_SHAPE),
-            inks=[row.ink for row in rows],
-            numbers=np.array([row.number for row in rows], dtype=np.uint8),
-            digests=[row.digest for row in rows],
-            sources=[row.source for row in rows],
-        )
+        grey = pictures([row.grey for row in rows], GREY_SHAPE)
+        return collection_arrays(rows, grey, pictures([row.rgb for row in rows], RGB_SHAPE))
 
     # --- inside ----------------------------------------------------------------------------
 
@@ -401,11 +393,19 @@ def arrays_of(examples: Sequence[Example]) -> CollectionArrays:
     """The same rows as arrays, oldest first: for a page that has read them as examples already
     (FeedbackStore.arrays reads only the columns the arrays need)."""
     rows = sorted(examples, key=lambda example: example.id)
+    grey = np.array([row.grey for row in rows], dtype=np.uint8).reshape(-1, *GREY_SHAPE)
+    rgb = np.array([row.rgb for row in rows], dtype=np.uint8).reshape(-1, *RGB_SHAPE)
+    return collection_arrays(rows, grey, rgb)
+
+
+def collection_arrays(rows, grey: np.ndarray, rgb: np.ndarray) -> CollectionArrays:
+    """CollectionArrays from rows in order (database rows or Examples: anything with id, label,
+    ink, number, digest and source) and their pictures, already as (N, ...) uint8 arrays."""
     return CollectionArrays(
         ids=np.array([row.id for row in rows], dtype=np.int64),
         labels=np.array([row.label for row in rows], dtype=np.uint8),
-        grey=np.array([row.grey for row in rows], dtype=np.uint8).reshape(-1, *GREY_SHAPE),
-        rgb=np.array([row.rgb for row in rows], dtype=np.uint8).reshape(-1, *RGB_SHAPE),
+        grey=grey,
+        rgb=rgb,
         inks=[row.ink for row in rows],
         numbers=np.array([row.number for row in rows], dtype=np.uint8),
         digests=[row.digest for row in rows],
