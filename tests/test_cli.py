@@ -149,10 +149,11 @@ def test_runs_lists_the_shipped_active_runs(shipped_registry):
         assert row["config"]["loss_weights"] == row["loss_weights"]
         assert {f"{h}_accuracy" for h in heads} <= set(row["test_metrics"])
         assert row["active"] == (run_id in shipped_registry.active_ids().values())
-    # The lab's evidence: per model a single-task baseline (the other head's weight 0) and a
-    # multi-task run with the same other settings.
     # Every config lists every setting of this version, whatever the run's age.
     assert len({tuple(row["config"]) for row in rows.values()}) == 1
+
+    # The lab's evidence: per model a single-task baseline (the other head's weight 0) and a
+    # multi-task run with the same other settings.
 
     def other_settings(row):
         return {k: v for k, v in row["config"].items() if k != "loss_weights"}

@@ -6,8 +6,8 @@ The story of one run, top to bottom:
    my_digits_weight times (mimo.train.my_digits); the held-back ones are kept for step 4.
 2. Build the model (mimo.models), from an earlier run's weights with init_from (every layer of
    a run of the same model; the shared trunk and digit head of the other model's run), and an
-   Adam optimiser with warm-up + cosine decay, keeping an
-   exponential moving average (EMA) of the weights; digit targets are label-smoothed.
+   Adam optimiser with warm-up + cosine decay, keeping an exponential moving average (EMA) of
+   the weights; digit targets are label-smoothed.
 3. Fit on a tf.data stream (mimo.train.pipelines, elastic distortion included), each head's loss
    weighted as the config says, logging progress events as JSON lines and, after every epoch,
    the heads' gradient agreement on the shared trunk (mimo.train.agreement). fit() copies the

@@ -320,7 +320,7 @@ def test_old_run_settings_are_completed_with_what_those_runs_did():
     old = {"model": "sum", "epochs": 40, "seed": 3, "extra": {}, "epoch": 9}  # before new fields
     completed = complete_settings(old)
     assert list(completed) == list(TrainConfig().to_dict())  # every field, in field order
-    assert completed == {**TrainConfig(model="sum", epochs=40, seed=3).to_dict()}
+    assert completed == TrainConfig(model="sum", epochs=40, seed=3).to_dict()
     assert completed["my_digits"] is False and completed["loss_weights"] is None
     recorded = {**TrainConfig(model="color").to_dict(), "epochs": "x"}  # kept as recorded
     assert complete_settings(recorded) == recorded
