@@ -122,7 +122,12 @@ def _ink_strength(rgb: np.ndarray, alpha: np.ndarray | None) -> tuple[np.ndarray
         else:
             # Opaque background with transparent holes: fill them with the background colour.
             background = np.median(_border(rgb), axis=0)
-            rgb = rgb * alpha[..., None] + background * (1.0 - alpha[..., None])
+            filled = rgb * alpha[..., None] + background * (1.0 - alpha[..., None])
+            if float(np.abs(filled - background).max()) < MIN_CONTRAST:
+                # One colour everywhere: only alpha draws anything, and what is opaque is the
+                # ink (a transparent canvas whose strokes cover most of its edges).
+                return alpha, rgb
+            rgb = filled
     border = _border(rgb)
     border_luminance = float(np.median(border[:, 0] + border[:, 1] + border[:, 2])) / 3
     if border_luminance > 0.5:

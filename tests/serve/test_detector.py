@@ -15,6 +15,7 @@ from PIL import Image
 from mimo.serve.detector import DETECTOR_DIR, DigitDetector
 from mimo.serve.predictor import Predictor
 from mimo.serve.preprocess import prepare
+from mimo.train import synthetic
 from mimo.train.detector_data import negative_picture
 from mimo.train.glyphs import HELD_OUT_LETTERS, LETTERS, SHAPES
 from mimo.train.not_digits import NEGATIVE_FAMILIES, digits_side_by_side, glyph_mask
@@ -60,6 +61,19 @@ def test_real_digits_drawn_on_the_canvas_are_not_flagged(predictor, mnist_small)
         if not result.is_digit:
             flagged.append((i, round(result.digit_score, 3)))
     assert flagged == []
+
+
+def test_bold_digits_filling_the_canvas_past_its_edges_are_not_flagged(predictor, mnist_small):
+    """The page's brush at 8-40 px on a digit bigger than the canvas: strokes run off the edges
+    and loops may close, and it is still one digit."""
+    rng = np.random.default_rng(3)
+    flagged = []
+    for i in range(40):
+        picture = synthetic.canvas_edges(mnist_small.x_test[i], ("red", "green")[i % 2], rng)
+        result = predictor.predict(prepare(picture), i % 10)
+        if not result.is_digit:
+            flagged.append((i, round(result.digit_score, 3)))
+    assert len(flagged) <= 1, flagged
 
 
 def test_a_single_stroke_standing_up_is_a_one_not_a_line(predictor):

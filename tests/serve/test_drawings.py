@@ -61,6 +61,21 @@ def test_a_digit_filling_the_whole_canvas_is_framed_like_mnist(digits):
     assert grey[:, 14].max() > 0.9
 
 
+def test_a_transparent_canvas_whose_strokes_cover_most_of_its_edges_is_read(predictor):
+    """A bold 0 past every edge of a transparent canvas: the ink colour everywhere, the strokes
+    in alpha, and more stroke than background along the border."""
+    from PIL import Image, ImageDraw
+
+    alpha = Image.new("L", (280, 280), 0)
+    ImageDraw.Draw(alpha).ellipse((-10, -30, 290, 310), outline=255, width=45)
+    canvas = np.zeros((280, 280, 4), np.uint8)
+    canvas[..., :3] = (0x21, 0xC3, 0x54)
+    canvas[..., 3] = np.asarray(alpha)
+    assert np.median(np.concatenate([canvas[:14, :, 3].ravel(), canvas[-14:, :, 3].ravel()])) > 128
+    read = predictor.predict(prepare(canvas), number=2).models["color"]
+    assert (read.value("digit"), read.value("color")) == (0, "green")
+
+
 def test_only_a_blank_canvas_counts_as_nothing_drawn():
     with pytest.raises(NoDigitFound):
         prepare(np.zeros((280, 280, 4), np.uint8))
