@@ -148,7 +148,8 @@ def training_form_ui(enabled: bool, offer: retrain_form.MyDigitsOffer) -> dict |
             horizontal=True,
             disabled=not enabled,
             help="Fine-tuning starts from the weights of the model's active run (the one the "
-            "Predict page uses); from scratch, from random ones.",
+            "Predict page uses). The other model's shared layers are its active run's trunk "
+            "and digit head; the rest starts at random, as everything does from scratch.",
         )
         include, weight = my_digits_ui(enabled, offer)
         submitted = st.form_submit_button("Start training", type="primary", disabled=not enabled)

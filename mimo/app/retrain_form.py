@@ -9,9 +9,10 @@ problem at once (ConfigError.problems, one sentence each, shown on the page).
 leads to before the job starts (mimo.train.data.describe_source, the choice load_mnist makes,
 with its network probe remembered for a minute because pages rerun often).
 
-A run starts from scratch or fine-tunes the active run of its model (START_CHOICES; the active
-run's id is what the job's config records), and may include the collected digits at a chosen
-weight; `my_digits_offer` says whether the collection can be included, and how much of it.
+A run starts from scratch, fine-tunes the active run of its model, or starts from the layers it
+shares with the other model's active run (START_CHOICES; the run's id is what the job's config
+records), and may include the collected digits at a chosen weight; `my_digits_offer` says
+whether the collection can be included, and how much of it.
 """
 
 from __future__ import annotations
@@ -37,9 +38,14 @@ from mimo.train.config import (
 )
 
 NETWORK_CHECK_TTL_S = 60.0  # how long a connectivity probe's answer is reused
-# Where a new run starts: random weights, or the active run of its model (fine-tuning).
-FROM_SCRATCH, FINE_TUNE_ACTIVE = "scratch", "active"
-START_CHOICES = {FROM_SCRATCH: "From scratch", FINE_TUNE_ACTIVE: "Fine-tune the active run"}
+# Where a new run starts: random weights, the active run of its model (fine-tuning), or the
+# layers it shares with the other model's active run (the trunk and the digit head).
+FROM_SCRATCH, FINE_TUNE_ACTIVE, FROM_OTHER_MODEL = "scratch", "active", "other"
+START_CHOICES = {
+    FROM_SCRATCH: "From scratch",
+    FINE_TUNE_ACTIVE: "Fine-tune the active run",
+    FROM_OTHER_MODEL: "The other model's shared layers",
+}
 
 
 def config_from_form(
@@ -75,16 +81,30 @@ def config_from_form(
         loss_weights=None
         if loss_weights is None
         else {head: _number(weight) for head, weight in loss_weights.items()},
-        init_from=ACTIVE_RUN if start_from == FINE_TUNE_ACTIVE else None,
         my_digits=bool(my_digits),
         my_digits_weight=_whole_number(my_digits_weight),
     )
     try:
+        config = replace(config, init_from=_start_run(model, start_from, active_ids or {}))
         config = with_active_run(config, active_ids or {})
     except ConfigError as exc:  # no active run: named with every other problem, at once
         others = config_problems(replace(config, init_from=None), APP_LIMITS)
         raise ConfigError(exc.problems + others) from None
     return config.validate(APP_LIMITS)
+
+
+def _start_run(model, start_from, active_ids) -> str | None:
+    """init_from for a START_CHOICES key: None, ACTIVE_RUN, or the other model's active run id
+    (ConfigError when there is none)."""
+    if start_from == FINE_TUNE_ACTIVE:
+        return ACTIVE_RUN
+    if start_from != FROM_OTHER_MODEL or model not in TASKS:
+        return None
+    other = next(name for name in TASKS if name != model)
+    if active_ids.get(other) is None:
+        noun = TASKS[other].noun
+        raise ConfigError([f"There is no active {noun} model to start from: start from scratch."])
+    return active_ids[other]
 
 
 def form_loss_weights(model, first, others) -> dict | None:

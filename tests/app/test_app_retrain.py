@@ -340,3 +340,21 @@ def test_the_form_fine_tunes_the_active_run_and_includes_my_digits_at_their_weig
     assert config.init_from == active["sum"] and config.my_digits and config.my_digits_weight == 20
     scratch = config_from_form("sum", 2, 64, "0.001", 1000, active_ids=active)
     assert scratch.init_from is None and not scratch.my_digits
+
+
+def test_the_form_starts_from_the_other_models_active_run_or_says_there_is_none():
+    from mimo.app.retrain_form import FROM_OTHER_MODEL, config_from_form
+    from mimo.train.config import ConfigError
+
+    active = {"color": "color-20260101-000000-abc", "sum": "sum-20260101-000000-def"}
+    for model, other in (("sum", "color"), ("color", "sum")):
+        config = config_from_form(
+            model, 2, 64, "0.001", 1000, start_from=FROM_OTHER_MODEL, active_ids=active
+        )
+        assert config.init_from == active[other]
+    with pytest.raises(ConfigError) as caught:
+        config_from_form(
+            "sum", 0, 64, "0.001", 1000, start_from=FROM_OTHER_MODEL, active_ids={"sum": "x"}
+        )
+    assert any("no active colour model to start from" in p for p in caught.value.problems)
+    assert any("Epochs must be between" in p for p in caught.value.problems)
