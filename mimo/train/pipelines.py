@@ -2,8 +2,9 @@
 
 Training streams draw fresh random colours (colour model) and fresh random numbers (sum model)
 every epoch, and augment each batch with elastic distortion (Simard et al. 2003) on part of the
-images, small rotations, shifts, zooms and a random stroke thickness. Validation and test
-streams use fixed-seed colours and numbers so metrics reproduce.
+images, small rotations, shifts, zooms, a random stroke thickness and, on some, a thin gap
+cut across the strokes. Validation and test streams use fixed-seed colours and numbers so
+metrics reproduce.
 
 Colour images are built to look like what people really draw: the ink is red or green with
 random shade and brightness (other channels up to INK_TINT_MAX of the main one, as in picker
@@ -25,8 +26,18 @@ from mimo.tasks import task
 ROTATION_FACTOR = 10 / 360  # +-10 degrees, as a fraction of a full turn
 SHIFT_FACTOR = 0.12
 ZOOM_FACTOR = 0.12
-# Cumulative probabilities of the stroke-thickness choices: thin, keep, thicker, bold.
-STROKE_THIN_BELOW, STROKE_KEEP_BELOW, STROKE_THICKER_BELOW = 0.2, 0.6, 0.85
+# Cumulative probabilities of the stroke-thickness choices: thin, keep, thicker, bold, and very
+# bold (a wide canvas brush on a small digit).
+STROKE_THIN_BELOW, STROKE_KEEP_BELOW, STROKE_THICKER_BELOW, STROKE_BOLD_BELOW = 0.2, 0.55, 0.8, 0.92
+# Only strokes up to this mean width (pixels, about MNIST's median) are made very bold; bolder
+# ones would close into a blob, and are made bold instead.
+VERY_BOLD_MAX_WIDTH = 2.0
+# A gap: a thin line of background cut across the digit, as where strokes drawn one by one do
+# not quite meet, on STROKE_GAP_PROB of the images, STROKE_GAP_WIDTH pixels wide, passing at most
+# STROKE_GAP_OFFSET pixels from the centre.
+STROKE_GAP_PROB = 0.2
+STROKE_GAP_WIDTH = (0.6, 1.6)
+STROKE_GAP_OFFSET = 6.0
 INK_BRIGHTNESS_MIN = 0.55
 INK_TINT_MAX = 0.5
 # Some inks are mostly blue (ballpoint pens): the digit head must still read them. The colour
@@ -137,14 +148,61 @@ def elastic_distort(
 
 
 def random_stroke_thickness(grey: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-    """Per image: thin the stroke, keep it, thicken it a little or a lot (canvas brushes)."""
+    """Per image: thin the stroke, keep it, or thicken it a little, a lot or very much (canvas
+    brushes)."""
     eroded = -tf.nn.max_pool2d(-grey, 2, 1, "SAME")
     dilated = tf.nn.max_pool2d(grey, 2, 1, "SAME")
     bold = tf.nn.max_pool2d(grey, 3, 1, "SAME")
+    very_bold = tf.nn.max_pool2d(grey, 4, 1, "SAME")
+    very_bold = tf.where(mean_stroke_width(grey) <= VERY_BOLD_MAX_WIDTH, very_bold, bold)
     choice = tf.random.stateless_uniform([tf.shape(grey)[0], 1, 1, 1], seed=seed)
-    thickness = tf.where(choice < STROKE_THICKER_BELOW, dilated, bold)
+    thickness = tf.where(choice < STROKE_BOLD_BELOW, bold, very_bold)
+    thickness = tf.where(choice < STROKE_THICKER_BELOW, dilated, thickness)
     thickness = tf.where(choice < STROKE_KEEP_BELOW, grey, thickness)
     return tf.where(choice < STROKE_THIN_BELOW, eroded, thickness)
+
+
+def mean_stroke_width(grey: tf.Tensor) -> tf.Tensor:
+    """(B, 1, 1, 1) mean stroke width in pixels: twice the ink area over its boundary length,
+    as mimo.serve.preprocess.stroke_width measures it."""
+    mask = tf.cast(grey >= 0.5, tf.float32)
+    area = tf.reduce_sum(mask, axis=[1, 2, 3], keepdims=True)
+    padded = tf.pad(mask, [[0, 0], [1, 1], [1, 1], [0, 0]])
+    across = tf.abs(padded[:, :, 1:] - padded[:, :, :-1])
+    down = tf.abs(padded[:, 1:] - padded[:, :-1])
+    boundary = tf.reduce_sum(across, axis=[1, 2, 3], keepdims=True) + tf.reduce_sum(
+        down, axis=[1, 2, 3], keepdims=True
+    )
+    return 2.0 * area / tf.maximum(boundary, 1.0)
+
+
+def stroke_augmentation() -> dict:
+    """The stroke augmentation's settings, for a run's record."""
+    return {
+        "thin": STROKE_THIN_BELOW,
+        "thicker": round(STROKE_THICKER_BELOW - STROKE_KEEP_BELOW, 4),
+        "bold": round(STROKE_BOLD_BELOW - STROKE_THICKER_BELOW, 4),
+        "very_bold": round(1 - STROKE_BOLD_BELOW, 4),
+        "very_bold_max_width": VERY_BOLD_MAX_WIDTH,
+        "gap": STROKE_GAP_PROB,
+    }
+
+
+def random_gaps(grey: tf.Tensor, seed: tf.Tensor, prob: float = STROKE_GAP_PROB) -> tf.Tensor:
+    """Cut one thin straight gap (soft-edged, any angle) across `prob` of the images."""
+    batch = tf.shape(grey)[0]
+    seeds = tf.random.experimental.stateless_split(seed, 4)
+    shape = [batch, 1, 1, 1]
+    angle = tf.random.stateless_uniform(shape, seeds[0], 0.0, np.pi)
+    offset = tf.random.stateless_uniform(shape, seeds[1], -STROKE_GAP_OFFSET, STROKE_GAP_OFFSET)
+    width = tf.random.stateless_uniform(shape, seeds[2], *STROKE_GAP_WIDTH)
+    cut = tf.random.stateless_uniform(shape, seeds[3]) < prob
+    side = tf.shape(grey)[1]
+    coords = tf.range(side, dtype=tf.float32) - (tf.cast(side, tf.float32) - 1) / 2
+    rows, cols = coords[None, :, None, None], coords[None, None, :, None]
+    distance = tf.abs(cols * tf.cos(angle) + rows * tf.sin(angle) - offset)
+    keep = tf.clip_by_value(distance - width / 2 + 0.5, 0.0, 1.0)  # 0 inside, 1 a pixel away
+    return tf.where(cut, grey * keep, grey)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,6 +281,7 @@ def training_dataset(
                 grey = elastic_distort(grey, seeds[3], elastic_prob)
             grey = augmenter(grey, training=True)
             grey = random_stroke_thickness(grey, seeds[0])
+            grey = random_gaps(grey, tf.random.experimental.stateless_fold_in(seeds[0], 1))
         image, paired = encode(grey, seeds)
         return (
             model_task.inputs(image, paired, tf.one_hot),

@@ -146,7 +146,12 @@ def train(
     from mimo.train import agreement
     from mimo.train.embedding import compute as compute_embedding
     from mimo.train.evaluation import evaluate_in_full
-    from mimo.train.pipelines import evaluation_dataset, fixed_pairs, training_dataset
+    from mimo.train.pipelines import (
+        evaluation_dataset,
+        fixed_pairs,
+        stroke_augmentation,
+        training_dataset,
+    )
 
     registry = registry or Registry()
     run_id = run_id or new_run_id(config.model)
@@ -234,6 +239,8 @@ def train(
         timings["train_s"] = time.monotonic() - fit_started
         timings["agreement_s"] = gradient_agreement.seconds
         recipe = {"ema_momentum": ema_momentum, "init_from": config.init_from}
+        if config.augment:
+            recipe["strokes"] = stroke_augmentation()
         if config.init_from:
             recipe["init_layers"] = started_from
         if ema_momentum and config.bn_recalibration_batches:

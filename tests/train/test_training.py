@@ -17,7 +17,7 @@ from mimo.train.config import (
     unknown_keys,
     with_active_run,
 )
-from mimo.train.pipelines import elastic_distort
+from mimo.train.pipelines import elastic_distort, mean_stroke_width, random_gaps
 from mimo.train.trainer import make_splits, recalibrate_batch_norm, train
 
 # Stated accuracy for 3 epochs on 3,800 images (measured: digit 0.988, sum 0.990, consistency
@@ -205,6 +205,31 @@ def test_elastic_distortion_bends_strokes_and_keeps_the_rest():
     np.testing.assert_array_equal(bent, elastic_distort(images, seed, prob=1.0))  # stateless
     half = np.abs(np.asarray(elastic_distort(images, seed, prob=0.5)) - np.asarray(images))
     assert 0 < (half.max(axis=(1, 2, 3)) > 0).sum() < 16
+
+
+def test_gaps_cut_a_thin_line_out_of_the_strokes_and_keep_the_rest(mnist_small):
+    import tensorflow as tf
+
+    images = tf.constant(mnist_small.x_train[:32, ..., None] / 255.0, tf.float32)
+    seed = tf.constant([5, 6], tf.int64)
+    np.testing.assert_array_equal(random_gaps(images, seed, prob=0.0), images)
+    cut = np.asarray(random_gaps(images, seed, prob=1.0))
+    np.testing.assert_array_equal(cut, random_gaps(images, seed, prob=1.0))  # stateless
+    assert (cut <= np.asarray(images)).all()  # only ink is taken away
+    ink, kept = np.asarray(images).sum(axis=(1, 2, 3)), cut.sum(axis=(1, 2, 3))
+    assert np.median(kept / ink) > 0.8  # a thin line, not a wipe
+    assert (kept < ink).mean() > 0.7  # it crosses most digits
+
+
+def test_stroke_widths_are_measured_as_preprocessing_measures_them(mnist_small):
+    import tensorflow as tf
+
+    from mimo.serve.preprocess import stroke_width
+
+    digits = mnist_small.x_train[:16] / 255.0
+    widths = mean_stroke_width(tf.constant(digits[..., None], tf.float32)).numpy().ravel()
+    np.testing.assert_allclose(widths, [stroke_width(d >= 0.5) for d in digits], rtol=1e-5)
+    assert 1.0 < np.median(widths) < 3.0  # MNIST strokes are about 2 px wide
 
 
 def test_batch_norm_recalibration_moves_the_statistics_towards_the_data():
