@@ -55,6 +55,8 @@ MIN_DIGIT_FRACTION = 0.03  # the ink's extent must be at least this part of the 
 # A roundish box this full of ink is a dot or blob (a disk fills 0.79; MNIST digits 0.2-0.6).
 DOT_FILL = 0.7
 DOT_ASPECT = 1.4  # longer / shorter side of the box, at most
+# ... unless it encloses background: a bold 0 or 8 keeps holes of 4-7% of its box.
+DOT_MAX_HOLES = 0.02
 DARK_INK_LEVEL = 0.25  # transparent images whose ink is darker than this carry it in alpha
 COLOR_CORE_LEVEL = 0.5  # pixels this strong define the ink colour
 
@@ -347,9 +349,13 @@ def _frame(ink: np.ndarray, mnist_sized: bool) -> np.ndarray:
 
 
 def _is_dot(mask: np.ndarray) -> bool:
-    """A compact blob of ink: a dot, or a digit drawn so small that its strokes merged."""
+    """A compact blob of ink with no loop left open: a dot, or a digit drawn so small that its
+    strokes merged. A bold 0 or 8 fills its box as much, but still encloses background."""
     height, width = mask.shape
-    return max(height, width) <= DOT_ASPECT * min(height, width) and mask.mean() >= DOT_FILL
+    if max(height, width) > DOT_ASPECT * min(height, width) or mask.mean() < DOT_FILL:
+        return False
+    holes = ndimage.binary_fill_holes(mask).mean() - mask.mean()
+    return holes < DOT_MAX_HOLES
 
 
 def _ink_box(ink: np.ndarray) -> tuple[tuple[int, int], tuple[int, int]]:

@@ -101,3 +101,13 @@ def test_a_lone_dot_is_not_read_as_a_digit(radius):
 def test_no_real_digit_counts_as_a_dot(mnist_small):
     for digit in mnist_small.x_test:
         prepare(digit)  # raises InputError if refused
+
+
+def test_a_bold_0_or_8_whose_loops_stay_open_is_not_a_blob(mnist_small):
+    """The widest brush the bench draws with (a quarter of the digit's height) leaves a 0 or an
+    8 filling 70% of its box, like a dot, but its loops still show: it is read, not refused."""
+    loops = mnist_small.x_test[np.isin(mnist_small.y_test, (0, 8))]
+    rng = np.random.default_rng(1)
+    for digit in loops:
+        mask = synthetic._brush_mask(digit, 260, rng, brush=synthetic.CANVAS_SIDE)
+        prepare(synthetic._drawn(mask, 10, 10, "green", rng))  # raises InputError if refused
