@@ -139,6 +139,16 @@ def training_form_ui(enabled: bool, offer: retrain_form.MyDigitsOffer) -> dict |
             disabled=not enabled,
             help="Small random shifts, rotations and zooms while training.",
         )
+        canvas_renders = right.checkbox(
+            "Also train on canvas drawings",
+            value=DEFAULTS.canvas_renders,
+            key="retrain_canvas_renders",
+            disabled=not enabled,
+            help="Each training digit is also drawn as on the Predict page's canvas (bold "
+            "brushes, past the edges, tiny in a corner) and read back as the page reads it. "
+            "Reads drawings better; twice the steps per epoch, and a few milliseconds per "
+            "digit to draw them first.",
+        )
         first_weight, other_weight = loss_weights_ui(enabled)
         start_from = st.radio(
             "Start from",
@@ -162,6 +172,7 @@ def training_form_ui(enabled: bool, offer: retrain_form.MyDigitsOffer) -> dict |
         "learning_rate": learning_rate,
         "train_size": train_size,
         "augment": augment,
+        "canvas_renders": canvas_renders,
         "seed": seed,
         "loss_weights": retrain_form.form_loss_weights(model, first_weight, other_weight),
         "start_from": start_from,

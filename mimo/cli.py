@@ -100,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="each collected digit is seen W times per epoch, an MNIST image once (default 10)",
     )
     train.add_argument(
+        "--canvas-renders",
+        action="store_true",
+        help="also train on one canvas drawing of each training digit, read back as the app "
+        "reads it (bold brushes, digits past the edges)",
+    )
+    train.add_argument(
         "--run-id", default=None, help="name the run (default: <model>-<date>-<time>-<random>)"
     )
     train.add_argument(

@@ -62,6 +62,7 @@ def config_from_form(
     start_from=FROM_SCRATCH,
     my_digits=False,
     my_digits_weight=MY_DIGITS_WEIGHT,
+    canvas_renders=False,
     active_ids=None,
 ) -> TrainConfig:
     """The TrainConfig the form asks for, checked with APP_LIMITS; ConfigError if it cannot be.
@@ -83,6 +84,7 @@ def config_from_form(
         else {head: _number(weight) for head, weight in loss_weights.items()},
         my_digits=bool(my_digits),
         my_digits_weight=_whole_number(my_digits_weight),
+        canvas_renders=bool(canvas_renders),
     )
     try:
         config = replace(config, init_from=_start_run(model, start_from, active_ids or {}))

@@ -50,6 +50,7 @@ SETTING_TITLES = {
     "loss_weights": "Loss weights",
     "my_digits": "Include my digits",
     "my_digits_weight": "Weight of my digits",
+    "canvas_renders": "Canvas renders",
 }
 RETIRED_SETTINGS = ("extra",)  # written by earlier versions; never used
 NONE_WORDS = {"train_size": "all", "data_path": "default chain"}  # what None means, else "none"

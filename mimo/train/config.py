@@ -99,6 +99,9 @@ class TrainConfig:
     my_digits: bool = False
     # How strongly they count: each is seen this many times per epoch, an MNIST image once.
     my_digits_weight: int = MY_DIGITS_WEIGHT
+    # Append one canvas drawing of each training digit, read back as the app reads it
+    # (mimo.train.canvas_renders): bold brushes on small drawings, digits past the edges.
+    canvas_renders: bool = False
 
     # -- checking ---------------------------------------------------------------------------
 
@@ -253,6 +256,7 @@ def config_problems(config: TrainConfig, limits: TrainLimits) -> list[str]:
         _loss_weights(c.loss_weights, c.model),
         _flag(c.my_digits, "Include my digits"),
         _whole(c.my_digits_weight, "The weight of my digits", 1, limits.max_my_digits_weight),
+        _flag(c.canvas_renders, "Canvas renders"),
     ]
     return [problem for problem in found if problem]
 

@@ -11,7 +11,8 @@ stroke mask (float 0-1 on the 280x280 canvas grid), then rendered:
 The one-digit detector's training data (mimo.train.detector_data) is rendered with these. So are
 the sets below, for the robustness bench and the tests: each takes a 28x28 uint8 digit (white
 on black, as in MNIST), an ink colour name and a numpy Generator, and returns a picture as the
-app or the CLI receives it (a PIL image or a uint8 array). None of these sets is trained on.
+app or the CLI receives it (a PIL image or a uint8 array). Drawn from MNIST test digits, they
+are never trained on; the canvas kinds drawn from training digits are (mimo.train.canvas_renders).
 
 Canvas drawings (280x280, as the Predict page sends them), redrawn with the page's brush:
 - `canvas`: any size and position, thin to bold brushes;

@@ -4,6 +4,8 @@ The story of one run, top to bottom:
 1. Load MNIST (mimo.train.data) and hold out a stratified validation split from the training split.
    With "include my digits", the collected digits to train on join the training split, each
    my_digits_weight times (mimo.train.my_digits); the held-back ones are kept for step 4.
+   With canvas_renders, one canvas drawing of each training digit, read back as the app reads
+   it, joins the training split too (mimo.train.canvas_renders).
 2. Build the model (mimo.models), from an earlier run's weights with init_from (every layer of
    a run of the same model; the shared trunk and digit head of the other model's run), and an
    Adam optimiser with warm-up + cosine decay, keeping an exponential moving average (EMA) of
@@ -143,7 +145,7 @@ def train(
     import keras
 
     from mimo import models
-    from mimo.train import agreement
+    from mimo.train import agreement, canvas_renders
     from mimo.train.embedding import compute as compute_embedding
     from mimo.train.evaluation import evaluate_in_full
     from mimo.train.pipelines import (
@@ -170,6 +172,14 @@ def train(
             "train_used": len(splits.y_train),  # MNIST images; the collected ones below
             "validation": len(splits.y_val),
         }
+        if config.canvas_renders:
+            drawn, drawn_labels = canvas_renders.render(splits.x_train, splits.y_train, config.seed)
+            splits = dataclasses.replace(
+                splits,
+                x_train=np.concatenate([splits.x_train, drawn]),
+                y_train=np.concatenate([splits.y_train, drawn_labels]),
+            )
+            data_info["canvas_renders"] = len(drawn_labels)
         if config.my_digits:
             x_train, y_train = my_digits.mix(
                 splits.x_train, splits.y_train, collected, config.my_digits_weight

@@ -142,6 +142,7 @@ def test_a_tiny_retrain_from_the_page_completes_and_can_be_made_active(registry)
     at = fill_in_a_tiny_job(open_page())
     at.number_input(key="retrain_epochs").set_value(2)
     at.number_input(key="retrain_weight_other").set_value(0.5)
+    at.checkbox(key="retrain_canvas_renders").check()
     start_button(at).click().run()
     assert not at.exception
     assert any("Started training run" in s for s in texts(at.success))
@@ -155,7 +156,7 @@ def test_a_tiny_retrain_from_the_page_completes_and_can_be_made_active(registry)
         300,
         64,
     )
-    assert written.loss_weights == {"digit": 1.0, "sum": 0.5}
+    assert written.loss_weights == {"digit": 1.0, "sum": 0.5} and written.canvas_renders
     # While it runs, Start is off, and the page says why above the form.
     assert start_button(at).disabled and at.radio(key="retrain_data").disabled
     order = page_order(at)
@@ -192,6 +193,7 @@ def test_a_tiny_retrain_from_the_page_completes_and_can_be_made_active(registry)
     assert artifacts.read_json(run.path, artifacts.CONFIG)["epochs"] == 2
     assert artifacts.read_json(run.path, artifacts.HISTORY)["epoch"] == [1, 2]
     assert artifacts.read_json(run.path, artifacts.AGREEMENT)["epoch"] == [1, 2]
+    assert run.info["data"]["canvas_renders"] > 0.95 * run.info["data"]["train_used"]
     assert any("no active model" in c for c in texts(at.caption))
 
     at.button(key="retrain_make_active").click().run()

@@ -298,6 +298,7 @@ def test_loss_weights_name_heads_of_the_model_and_default_to_one():
         ("my_digits", "yes", "Include my digits must be true or false (got 'yes')."),
         ("my_digits_weight", 0, "The weight of my digits must be between 1 and 1,000 (got 0)."),
         ("my_digits_weight", 2.5, "The weight of my digits must be a whole number (got 2.5)."),
+        ("canvas_renders", 1, "Canvas renders must be true or false (got 1)."),
         ("init_from", "active", "The run to start from must be a run id (got 'active')."),
     ],
 )
@@ -413,3 +414,23 @@ def test_a_write_failure_mid_run_publishes_and_activates_nothing(tmp_registry):
     assert "nothing was published" in result.stderr and "Traceback" not in result.stderr
     assert tmp_registry.active_ids() == active_before
     assert [r.run_id for r in tmp_registry.list_runs()] == runs_before
+
+
+def test_canvas_renders_join_the_training_split_and_are_recorded(tmp_path):
+    """With canvas_renders, each training digit is also drawn on a canvas and read back: the
+    run records how many, and the validation split stays MNIST's own."""
+    config = TrainConfig(
+        model="color",
+        epochs=1,
+        batch_size=64,
+        train_size=300,
+        seed=0,
+        allow_download=False,
+        ema_fraction=0,  # no weight average, no recalibration: a shorter run
+        canvas_renders=True,
+    )
+    run = train(config.validate(), Registry(tmp_path))
+    data = run.info["data"]
+    assert data["train_used"] + data["validation"] == 300
+    assert 0.95 * data["train_used"] <= data["canvas_renders"] <= data["train_used"]
+    assert run.read_json(artifacts.CONFIG)["canvas_renders"] is True
