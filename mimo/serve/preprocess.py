@@ -32,6 +32,9 @@ CENTRE = 14.0  # where the centre of mass goes (row, column index), as in MNIST
 # Ink detection
 MIN_CONTRAST = 0.12  # weakest stroke (0-1 brightness difference) still counted as ink
 BORDER_FRACTION = 0.05  # ring of the image used to tell a dark from a light background
+# A dark background's level: this percentile of the ring's brightness, so that bold strokes
+# covering most of the ring (a digit drawn past the canvas's edges) do not set it.
+DARK_BACKGROUND_PERCENTILE = 10
 BACKGROUND_NOISE_PERCENTILE = 99  # of the pixels away from ink: the background's noise level
 INK_PEAK_PERCENTILE = 99.9  # the strongest ink, robust to a few hot pixels
 CLEAR_INK_FRACTION = 0.5  # clear ink is at least this part of the strongest
@@ -137,9 +140,10 @@ def _ink_strength(rgb: np.ndarray, alpha: np.ndarray | None) -> tuple[np.ndarray
         lightness = _channel_min(rgb)
         return np.maximum(_paper_level(lightness) - lightness, 0.0), rgb
     # Light ink on a dark background (drawing canvas, MNIST style, screenshots): these are
-    # evenly lit, so one background level is safest (very bold strokes cannot fool it).
+    # evenly lit, so one background level is safest (very bold strokes cannot fool it). The
+    # noise above it is measured later, away from the ink (_noise_floor).
     brightness = _channel_max(rgb)
-    background = float(np.median(_channel_max(border)))
+    background = float(np.percentile(_channel_max(border), DARK_BACKGROUND_PERCENTILE))
     return np.maximum(brightness - background, 0.0), rgb
 
 

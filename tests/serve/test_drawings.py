@@ -34,6 +34,7 @@ def digits(mnist_small):
         synthetic.canvas_edges,
         synthetic.canvas_tiny,
         synthetic.canvas_strokes,
+        synthetic.canvas_own_stroke,
         synthetic.photo_lined,
     ],
     ids=lambda render: render.__name__,
@@ -74,6 +75,20 @@ def test_a_transparent_canvas_whose_strokes_cover_most_of_its_edges_is_read(pred
     assert np.median(np.concatenate([canvas[:14, :, 3].ravel(), canvas[-14:, :, 3].ravel()])) > 128
     read = predictor.predict(prepare(canvas), number=2).models["color"]
     assert (read.value("digit"), read.value("color")) == (0, "green")
+
+
+def test_a_black_canvas_whose_strokes_cover_most_of_its_edges_is_read(predictor):
+    """A bold 0 past the edges of the black canvas, its red strokes more than half the border:
+    the background is still the canvas's black, and the 0 is read, not refused."""
+    from PIL import Image, ImageDraw
+
+    mask = Image.new("L", (280, 280), 0)
+    ImageDraw.Draw(mask).ellipse((-10, -30, 290, 310), outline=255, width=45)
+    canvas = synthetic.on_canvas(np.asarray(mask, np.float32) / 255, (255, 0, 0), False)
+    border = np.concatenate([canvas[:14, :, 0].ravel(), canvas[-14:, :, 0].ravel()])
+    assert np.median(border) > 128
+    read = predictor.predict(prepare(canvas), number=2).models["color"]
+    assert (read.value("digit"), read.value("color")) == (0, "red")
 
 
 def test_only_a_blank_canvas_counts_as_nothing_drawn():
