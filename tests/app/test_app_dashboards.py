@@ -29,8 +29,8 @@ SECTIONS = {
 
 # The shipped multi-task lab runs (a digit-only and a multi-task run per model, 6 epochs; the
 # 80-epoch runs are named -multitask too), the runs started from the other model's run, and
-# their fine-tuned children (-strokes).
-LAB_RUNS = ("*-digitonly", "*-multitask", "*-fromsum", "*-fromcolor", "*-strokes")
+# their fine-tuned children (-strokes, then -canvas...).
+LAB_RUNS = ("*-digitonly", "*-multitask", "*-fromsum", "*-fromcolor", "*-strokes", "*-canvas*")
 
 
 def copy_shipped_registry(tmp_path, monkeypatch, without=()) -> Registry:
