@@ -74,6 +74,8 @@ class PreparedDigit:
     rgb: np.ndarray  # (28, 28, 3) float32 in [0, 1], black background: colour model input
     grey: np.ndarray  # (28, 28) float32 in [0, 1], white on black: sum model input
     ink_rgb: tuple[int, int, int]  # the mean colour of the ink as drawn, 0-255
+    # The ink reaches the picture's edge: part of the drawing may be off the canvas or photo.
+    cut_by_edge: bool = False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -93,7 +95,7 @@ def prepare(source) -> PreparedDigit:
     scale = np.asarray(ink_rgb, np.float32)
     scale = scale / scale.max() if scale.max() >= 10 else np.ones(3, np.float32)
     rgb_out = np.clip(grey[..., None] * scale, 0.0, 1.0).astype(np.float32)
-    return PreparedDigit(rgb=rgb_out, grey=grey, ink_rgb=ink_rgb)
+    return PreparedDigit(rgb=rgb_out, grey=grey, ink_rgb=ink_rgb, cut_by_edge=_reaches_edge(ink))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,6 +352,12 @@ def _frame(ink: np.ndarray, mnist_sized: bool) -> np.ndarray:
     out = np.zeros((SIZE, SIZE), np.float32)
     out[top : top + height, left : left + width] = crop
     return out
+
+
+def _reaches_edge(ink: np.ndarray) -> bool:
+    """Clear ink (above MASK_LEVEL) in the outermost row or column of the picture."""
+    edges = (ink[0], ink[-1], ink[:, 0], ink[:, -1])
+    return any(float(edge.max()) >= MASK_LEVEL for edge in edges)
 
 
 def _is_dot(mask: np.ndarray) -> bool:

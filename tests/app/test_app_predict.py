@@ -527,3 +527,38 @@ def test_page_runs_keep_the_shared_models_keras_state(samples):
     draw(at, canvas_picture(samples[5], "green"))
     assert results(at) == expected(5, "green", at.number_input(key="number").value)
     assert keras.backend.get_uid("mimo-probe") == 2  # 1 again if the session had been cleared
+
+
+def in_red(strokes: np.ndarray) -> np.ndarray:
+    """A (280, 280) stroke mask, 0-255, in the page's red on the black canvas."""
+    return (strokes[..., None] * (np.array([255, 75, 75]) / 255)).astype(np.uint8)
+
+
+def not_a_digit_notes(at: AppTest) -> list[str]:
+    return [text for text in texts(at.warning) if "look like a single digit" in text]
+
+
+def test_a_drawing_that_is_not_one_digit_gets_a_note_and_the_guesses_stay(samples):
+    """Two digits side by side: the page says it is not one digit, and both cards still answer."""
+    at = start_app()
+    pair = Image.fromarray(np.hstack([samples[4], samples[2]])).resize((270, 135))
+    strokes = np.zeros((280, 280), np.uint8)
+    strokes[70:205, 5:275] = np.asarray(pair)
+    draw(at, in_red(strokes))
+    notes = not_a_digit_notes(at)
+    assert len(notes) == 1 and "Draw or upload one digit" in notes[0]
+    assert set(results(at)) == {COLOR_RESULT, SUM_RESULT}
+
+
+def test_a_drawing_cut_by_the_canvas_edge_is_told_to_leave_space_around_it():
+    """A 0 drawn past the right edge leaves a C on the canvas: not one digit, and the note says
+    why that may be."""
+    from PIL import ImageDraw
+
+    ring = Image.new("L", (280, 280))
+    ImageDraw.Draw(ring).ellipse((140, 30, 360, 250), outline=255, width=24)
+    at = start_app()
+    draw(at, in_red(np.asarray(ring)))
+    notes = not_a_digit_notes(at)
+    assert len(notes) == 1 and "cut off at the edge" in notes[0]
+    assert set(results(at)) == {COLOR_RESULT, SUM_RESULT}

@@ -393,3 +393,13 @@ def test_prepared_digit_is_immutable(digit):
     prepared = prepare(digit)
     with pytest.raises(AttributeError):
         prepared.grey = None  # type: ignore[misc]
+
+
+def test_ink_that_reaches_the_edge_of_the_picture_is_marked_as_cut(mnist_small):
+    """A digit in the middle of the canvas is whole; the same digit drawn past an edge is cut."""
+    from tests.support.digit_images import canvas_picture
+
+    digit = mnist_small.x_test[0]
+    assert not prepare(canvas_picture(digit, "green")).cut_by_edge
+    past_the_edge = canvas_picture(digit, "green", size=400)[60:340, :280]
+    assert prepare(np.ascontiguousarray(past_the_edge)).cut_by_edge
