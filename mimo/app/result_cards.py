@@ -129,7 +129,7 @@ def waiting_models_ui(number: int, value: str = WAITING, run_ids=None) -> None:
         waiting_model_ui(task, number, value, run_ids.get(task.name))
 
 
-def not_a_digit_ui(cut_by_edge: bool = False) -> None:
+def not_a_digit_ui(cut_by_edge: bool) -> None:
     """The input is not one digit: say so; the models' guesses below fade into the background.
     cut_by_edge: the ink reaches the picture's edge, so part of it may be missing."""
     advice = (

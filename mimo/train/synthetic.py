@@ -189,11 +189,15 @@ def _disk(radius: int) -> np.ndarray:
 
 def _drawn(mask: Image.Image, x: int, y: int, color: str, rng):
     """The mask at (x, y) in a picker ink of `color`, on a transparent or black canvas."""
-    ink = PICKER_INKS[color][int(rng.integers(len(PICKER_INKS[color])))]
-    transparent = bool(rng.integers(2))
     strokes = np.zeros((CANVAS_SIDE, CANVAS_SIDE), np.float32)
     place(strokes, np.asarray(mask, np.float32) / 255, x, y)
-    return on_canvas(strokes, ink, transparent)
+    return _in_picker_ink(strokes, color, rng)
+
+
+def _in_picker_ink(strokes: np.ndarray, color: str, rng):
+    """A canvas-sized stroke mask in a picker ink of `color`, on a transparent or black canvas."""
+    ink = PICKER_INKS[color][int(rng.integers(len(PICKER_INKS[color])))]
+    return on_canvas(strokes, ink, transparent=bool(rng.integers(2)))
 
 
 def canvas(digit: np.ndarray, color: str, rng):
@@ -226,8 +230,7 @@ def canvas_own_stroke(digit: np.ndarray, color: str, rng):
     """Any size (40-330 px) and position, in the writer's own stroke (thinned or thickened a
     little, soft or solid: `digit_mask`), not redrawn with the page's brush as the sets above
     and the training renders (mimo.train.canvas_renders) are."""
-    ink = PICKER_INKS[color][int(rng.integers(len(PICKER_INKS[color])))]
-    return on_canvas(digit_mask(digit, rng), ink, transparent=bool(rng.integers(2)))
+    return _in_picker_ink(digit_mask(digit, rng), color, rng)
 
 
 def canvas_strokes(digit: np.ndarray, color: str, rng):
