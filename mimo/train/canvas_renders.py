@@ -24,7 +24,7 @@ KINDS = (
     (synthetic.canvas_tiny, 1),  # 40-70 px in a corner
     (synthetic.canvas_strokes, 1),  # in several strokes, with gaps
 )
-INKS = ("red", "green")  # the picker's inks; the pipelines paint their own colours anyway
+INKS = tuple(synthetic.PICKER_INKS)  # red, green; the pipelines paint their own colours anyway
 
 
 def render(images: np.ndarray, labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
