@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 from scipy import ndimage
+from scipy.spatial import ConvexHull
 
 from mimo.serve.decode import InputError, decode, load_image, read_upload_bytes
 
@@ -35,6 +36,10 @@ BORDER_FRACTION = 0.05  # ring of the image used to tell a dark from a light bac
 # A dark background's level: this percentile of the ring's brightness, so that bold strokes
 # covering most of the ring (a digit drawn past the canvas's edges) do not set it.
 DARK_BACKGROUND_PERCENTILE = 10
+# Paper is light in every channel; bright canvas inks (red 255,75,75; green 60,220,110) are as
+# light on average but keep one channel below this, so strokes covering most of a black
+# canvas's border are not taken for paper.
+PAPER_MIN_CHANNEL = 0.35
 BACKGROUND_NOISE_PERCENTILE = 99  # of the pixels away from ink: the background's noise level
 INK_PEAK_PERCENTILE = 99.9  # the strongest ink, robust to a few hot pixels
 CLEAR_INK_FRACTION = 0.5  # clear ink is at least this part of the strongest
@@ -58,8 +63,11 @@ MIN_DIGIT_FRACTION = 0.03  # the ink's extent must be at least this part of the 
 # A roundish box this full of ink is a dot or blob (a disk fills 0.79; MNIST digits 0.2-0.6).
 DOT_FILL = 0.7
 DOT_ASPECT = 1.4  # longer / shorter side of the box, at most
-# ... unless it encloses background: a bold 0 or 8 keeps holes of 4-7% of its box.
+# ... unless it encloses background: a bold 0 or 8 keeps holes of 4-7% of its box ...
 DOT_MAX_HOLES = 0.02
+# ... or is notched: ink over its convex hull's area. Dots and blobs fill 0.91-0.99 of it (99.7%
+# of them above this); a 3 drawn so bold that its loops merged still shows its notches (0.86-0.88).
+DOT_MIN_SOLIDITY = 0.9
 DARK_INK_LEVEL = 0.25  # transparent images whose ink is darker than this carry it in alpha
 COLOR_CORE_LEVEL = 0.5  # pixels this strong define the ink colour
 
@@ -137,7 +145,8 @@ def _ink_strength(rgb: np.ndarray, alpha: np.ndarray | None) -> tuple[np.ndarray
             rgb = filled
     border = _border(rgb)
     border_luminance = float(np.median(border[:, 0] + border[:, 1] + border[:, 2])) / 3
-    if border_luminance > 0.5:
+    border_darkest_channel = float(np.median(_channel_min(border)))
+    if border_luminance > 0.5 and border_darkest_channel > PAPER_MIN_CHANNEL:
         # Dark ink on light paper: the darkest channel picks up black, blue, red or green ink.
         lightness = _channel_min(rgb)
         return np.maximum(_paper_level(lightness) - lightness, 0.0), rgb
@@ -361,13 +370,23 @@ def _reaches_edge(ink: np.ndarray) -> bool:
 
 
 def _is_dot(mask: np.ndarray) -> bool:
-    """A compact blob of ink with no loop left open: a dot, or a digit drawn so small that its
-    strokes merged. A bold 0 or 8 fills its box as much, but still encloses background."""
+    """A compact, convex blob of ink with no loop left open: a dot, or a digit drawn so small
+    that its strokes merged. A bold 0 or 8 fills its box as much, but still encloses background;
+    a bold 3 is notched."""
     height, width = mask.shape
     if max(height, width) > DOT_ASPECT * min(height, width) or mask.mean() < DOT_FILL:
         return False
     holes = ndimage.binary_fill_holes(mask).mean() - mask.mean()
-    return holes < DOT_MAX_HOLES
+    return holes < DOT_MAX_HOLES and _solidity(mask) >= DOT_MIN_SOLIDITY
+
+
+def _solidity(mask: np.ndarray) -> float:
+    """The mask's area over the area of its convex hull (the hull of its pixels' corners)."""
+    rows, cols = np.nonzero(mask)
+    corners = np.concatenate(
+        [np.stack([rows + dy, cols + dx], axis=1) for dy in (0, 1) for dx in (0, 1)]
+    )
+    return float(mask.sum()) / ConvexHull(corners).volume  # a 2-D hull's "volume" is its area
 
 
 def _ink_box(ink: np.ndarray) -> tuple[tuple[int, int], tuple[int, int]]:
