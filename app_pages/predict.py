@@ -233,7 +233,7 @@ def predictions_ui(image_bytes: bytes | None, number: int, source: str) -> None:
             waiting_models_ui(number, run_ids=run_ids)
         return
     if not prediction.is_digit:
-        not_a_digit_ui(prepared.cut_by_edge)
+        not_a_digit_ui(prepared.cut_by_edge, prediction.models_unsure)
     for task in TASKS.values():
         model_result_ui(task, prediction, prepared, run_ids[task.name])
     notes_ui(prediction, prepared)

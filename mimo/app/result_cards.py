@@ -129,17 +129,19 @@ def waiting_models_ui(number: int, value: str = WAITING, run_ids=None) -> None:
         waiting_model_ui(task, number, value, run_ids.get(task.name))
 
 
-def not_a_digit_ui(cut_by_edge: bool) -> None:
+def not_a_digit_ui(cut_by_edge: bool, models_unsure: bool) -> None:
     """The input is not one digit: say so; the models' guesses below fade into the background.
-    cut_by_edge: the ink reaches the picture's edge, so part of it may be missing."""
+    cut_by_edge: the ink reaches the picture's edge, so part of it may be missing;
+    models_unsure: the models are not sure which digit it is (Prediction.models_unsure)."""
+    reason = " The models are not sure which digit it is." if models_unsure else ""
     advice = (
         "Part of it may be cut off at the edge: draw it a little smaller, with space around it."
         if cut_by_edge
         else "Draw or upload one digit, 0 to 9."
     )
     st.warning(
-        "This doesn't look like a single digit. The models still guess below, but their "
-        f"answers mean little. {advice}",
+        f"This doesn't look like a single digit.{reason} The models still guess below, but "
+        f"their answers mean little. {advice}",
         icon=":material/help:",
     )
     st.html(NOT_A_DIGIT_STYLE)

@@ -8,7 +8,10 @@ whatever registry is used, with a JSON file that holds the threshold and the mea
 
 A score below the threshold means "not a single digit". The threshold was chosen on
 validation digits for a false-alarm rate of at most 0.2% on them (the rate on unseen MNIST
-test digits is in digit_detector.json).
+test digits is in digit_detector.json). A drawing whose ink reaches the picture's edge
+(`PreparedDigit.cut_by_edge`) has a lower threshold of its own, `cut_threshold`: a real digit
+cut by the edge of the canvas (a 0 left as a C) looks odd, and the page tells the user
+what to do about it anyway.
 """
 
 from __future__ import annotations
@@ -46,11 +49,18 @@ def build_model():
 class DigitDetector:
     """The shipped detector, loaded once; `score()` takes one 28x28 grey image in [0, 1]."""
 
-    def __init__(self, model, threshold: float = DEFAULT_THRESHOLD, info: dict | None = None):
+    def __init__(
+        self,
+        model,
+        threshold: float = DEFAULT_THRESHOLD,
+        info: dict | None = None,
+        cut_threshold: float | None = None,
+    ):
         import tensorflow as tf
 
         self.model = model
         self.threshold = float(threshold)
+        self.cut_threshold = self.threshold if cut_threshold is None else float(cut_threshold)
         self.info = dict(info or {})
         self._fn = tf.function(lambda image: self.model(image, training=False))
         self._fn(np.zeros((1, 28, 28, 1), np.float32))  # trace once: the first call is fast
@@ -62,7 +72,8 @@ class DigitDetector:
         folder = Path(folder)
         info = json.loads((folder / INFO_FILE).read_text())
         model = keras.saving.load_model(folder / MODEL_FILE, compile=False, safe_mode=True)
-        return cls(model, info.get("threshold", DEFAULT_THRESHOLD), info)
+        threshold = info.get("threshold", DEFAULT_THRESHOLD)
+        return cls(model, threshold, info, info.get("cut_threshold", threshold))
 
     def score(self, grey: np.ndarray) -> float:
         """P(one digit) for a (28, 28) grey image in [0, 1]."""
@@ -74,8 +85,9 @@ class DigitDetector:
         greys = np.asarray(greys, np.float32).reshape(-1, 28, 28, 1)
         return self.model.predict(greys, batch_size=batch_size, verbose=0).reshape(-1)
 
-    def is_digit(self, score: float) -> bool:
-        return bool(score >= self.threshold)
+    def is_digit(self, score: float, cut_by_edge: bool = False) -> bool:
+        """Whether a score means one digit; cut_by_edge: the ink reaches the picture's edge."""
+        return bool(score >= (self.cut_threshold if cut_by_edge else self.threshold))
 
 
 __all__ = ["DigitDetector", "build_model", "DETECTOR_DIR"]

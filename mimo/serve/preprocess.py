@@ -145,8 +145,7 @@ def _ink_strength(rgb: np.ndarray, alpha: np.ndarray | None) -> tuple[np.ndarray
             rgb = filled
     border = _border(rgb)
     border_luminance = float(np.median(border[:, 0] + border[:, 1] + border[:, 2])) / 3
-    border_darkest_channel = float(np.median(_channel_min(border)))
-    if border_luminance > 0.5 and border_darkest_channel > PAPER_MIN_CHANNEL:
+    if border_luminance > 0.5 and float(np.median(_channel_min(border))) > PAPER_MIN_CHANNEL:
         # Dark ink on light paper: the darkest channel picks up black, blue, red or green ink.
         lightness = _channel_min(rgb)
         return np.maximum(_paper_level(lightness) - lightness, 0.0), rgb

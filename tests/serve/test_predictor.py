@@ -94,13 +94,45 @@ def test_predictions_say_whether_the_input_is_one_digit(predictor, mnist_small):
     assert set(row) >= {"number", "color_model", "sum_model", "is_digit"}
 
 
+def test_a_drawing_the_models_are_unsure_of_is_not_one_digit(predictor, mnist_small):
+    """Two different digits drawn over each other: is_digit needs the detector's score at its
+    threshold and the models' agreement (the chance that both name the same digit, from their
+    probabilities) at MIN_DIGIT_AGREEMENT. Some of these pass the detector and are flagged
+    only because the models cannot agree."""
+    from mimo.serve.predictor import MIN_DIGIT_AGREEMENT
+
+    x, y = mnist_small.x_test, mnist_small.y_test
+    flagged_by_agreement_alone = 0
+    for i in range(0, 1000, 10):
+        j = (i * 17 + 137) % len(y)
+        if y[i] == y[j]:
+            continue
+        prepared = prepare(np.maximum(x[i], x[j]))
+        result = predictor.predict(prepared, 3)
+        color, sum_ = (result.models[m].heads["digit"].probs for m in ("color", "sum"))
+        assert result.digit_agreement == pytest.approx(float(np.dot(color, sum_)))
+        detector_says_digit = predictor.detector.is_digit(result.digit_score, prepared.cut_by_edge)
+        agree = result.digit_agreement >= MIN_DIGIT_AGREEMENT
+        assert result.is_digit == (detector_says_digit and agree)
+        assert result.models_unsure == (not agree)
+        flagged_by_agreement_alone += detector_says_digit and not agree
+    assert flagged_by_agreement_alone >= 1
+
+
 def test_one_prediction_class_serves_both_models_and_keeps_the_json_contract(
     predictor, mnist_small
 ):
     result = predictor.predict(prepare(mnist_small.x_test[2]), 3)
     assert list(result.models) == ["color", "sum"]
     row = result.to_json()
-    assert list(row) == ["number", "color_model", "sum_model", "is_digit", "digit_score"]
+    assert list(row) == [
+        "number",
+        "color_model",
+        "sum_model",
+        "is_digit",
+        "digit_score",
+        "digit_agreement",
+    ]
     assert list(row["color_model"]) == ["digit", "digit_confidence", "color", "color_confidence"]
     assert list(row["sum_model"]) == ["digit", "digit_confidence", "sum", "sum_confidence"]
     for name, model in result.models.items():
