@@ -98,7 +98,7 @@ def _unexpected(exc: Exception) -> str:
 
 
 def format_table(rows) -> str:
-    header = f"{'image':<40} {'digit':>5} {'colour':>12} {'digit':>5} {'sum':>9}"
+    header = f"{'image':<40} {'digit':>5} {'colour':>12} {'digit':>5} {'sum':>9} {'one digit?':>10}"
     lines = [f"{'':<40} {'colour model':^18} {'sum model':^15}", header]
     for row in rows:
         name = row["image"] if len(row["image"]) <= 40 else "..." + row["image"][-37:]
@@ -108,7 +108,8 @@ def format_table(rows) -> str:
         c, s = row["color_model"], row["sum_model"]
         lines.append(
             f"{name:<40} {c['digit']:>5} {c['color']:>6} {c['color_confidence']:>4.0%} "
-            f"{s['digit']:>5} {s['sum']:>3} {s['sum_confidence']:>4.0%}"
+            f"{s['digit']:>5} {s['sum']:>3} {s['sum_confidence']:>4.0%} "
+            f"{'yes' if row['is_digit'] else 'no':>10}"
         )
     return "\n".join(lines)
 

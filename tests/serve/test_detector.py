@@ -125,6 +125,19 @@ def test_predict_json_lines_carry_is_digit(tmp_path, mnist_small):
     assert rows[str(letter)]["is_digit"] is False
     assert {"number", "color_model", "sum_model"} <= set(rows[str(digit)])
 
+    # The readable table says it too, in its last column.
+    done = subprocess.run(
+        [sys.executable, "-m", "mimo", "predict", "--number", "2", digit, letter],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[1].split()[-2:] == ["one", "digit?"]
+    assert [line.split()[-1] for line in lines[2:]] == ["yes", "no"]
+
 
 def test_held_out_variants_are_never_drawn_for_training():
     rng = np.random.default_rng(1)
