@@ -81,8 +81,10 @@ class DigitDetector:
         return float(np.asarray(self._fn(image)).reshape(-1)[0])
 
     def scores(self, greys: np.ndarray, batch_size: int = 512) -> np.ndarray:
-        """P(one digit) for many (N, 28, 28) images."""
+        """P(one digit) for many (N, 28, 28) images (none: an empty array)."""
         greys = np.asarray(greys, np.float32).reshape(-1, 28, 28, 1)
+        if len(greys) == 0:
+            return np.zeros(0, np.float32)
         return self.model.predict(greys, batch_size=batch_size, verbose=0).reshape(-1)
 
     def is_digit(self, score: float, cut_by_edge: bool = False) -> bool:

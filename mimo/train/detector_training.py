@@ -161,12 +161,9 @@ def train(data: dict, seed: int, epochs: int):
     return model
 
 
-def evaluate(model, data: dict) -> dict:
-    def scores(greys):
-        if len(greys) == 0:
-            return np.zeros(0)
-        return model.predict(greys[..., None], batch_size=512, verbose=0).reshape(-1)
-
+def evaluate(scores, data: dict) -> dict:
+    """The threshold (on validation digits) and the figures on every split of `data`.
+    scores: (N, 28, 28) greys -> (N,) scores, as DigitDetector.scores."""
     vpos, vneg, _ = data["val"]
     val_pos = scores(vpos)
     threshold = float(np.quantile(val_pos, TARGET_FALSE_ALARMS))
@@ -291,9 +288,10 @@ def main(argv=None) -> None:
             np.savez(args.cache, data=np.array(data, dtype=object))
     data_seconds = time.time() - started
     model = train(data, args.seed, args.epochs)
-    info = evaluate(model, data)
+    detector = DigitDetector(model)
+    info = evaluate(detector.scores, data)
     info |= choose_cut_threshold(
-        DigitDetector(model).scores,
+        detector.scores,
         validation_digits(mnist.x_train),
         args.seed + 9,
         info["threshold"],
