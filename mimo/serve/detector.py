@@ -47,7 +47,8 @@ def build_model():
 
 
 class DigitDetector:
-    """The shipped detector, loaded once; `score()` takes one 28x28 grey image in [0, 1]."""
+    """The shipped detector, loaded once, with its thresholds. `scores()` scores a batch; the
+    Predictor runs `model` on single images in one graph with the digit models."""
 
     def __init__(
         self,
@@ -56,14 +57,10 @@ class DigitDetector:
         info: dict | None = None,
         cut_threshold: float | None = None,
     ):
-        import tensorflow as tf
-
         self.model = model
         self.threshold = float(threshold)
         self.cut_threshold = self.threshold if cut_threshold is None else float(cut_threshold)
         self.info = dict(info or {})
-        self._fn = tf.function(lambda image: self.model(image, training=False))
-        self._fn(np.zeros((1, 28, 28, 1), np.float32))  # trace once: the first call is fast
 
     @classmethod
     def load(cls, folder: Path | str = DETECTOR_DIR) -> DigitDetector:
@@ -74,11 +71,6 @@ class DigitDetector:
         model = keras.saving.load_model(folder / MODEL_FILE, compile=False, safe_mode=True)
         threshold = info.get("threshold", DEFAULT_THRESHOLD)
         return cls(model, threshold, info, info.get("cut_threshold", threshold))
-
-    def score(self, grey: np.ndarray) -> float:
-        """P(one digit) for a (28, 28) grey image in [0, 1]."""
-        image = np.asarray(grey, np.float32).reshape(1, 28, 28, 1)
-        return float(np.asarray(self._fn(image)).reshape(-1)[0])
 
     def scores(self, greys: np.ndarray, batch_size: int = 512) -> np.ndarray:
         """P(one digit) for many (N, 28, 28) images (none: an empty array)."""
