@@ -6,7 +6,8 @@ The steps follow the original MNIST preparation:
 2. Find the ink: a strength map in [0, 1] where the background is 0. Transparent images use
    their alpha channel; opaque ones are compared with the background estimated from the
    border (for photos of paper, a coarse local paper level so uneven lighting is not taken for
-   ink), so dark ink on light paper is inverted. The background noise level, measured on the border,
+   ink), so dark ink on light paper is inverted. A photo of a sheet on a desk that shows along
+   some edges is read on the sheet only (mimo.serve.paper). The background noise level, measured on the border,
    is subtracted and the result normalised by the typical stroke strength.
 3. Crop to the ink's bounding box (tiny specks away from the digit are ignored), fit it into
    20x20 keeping the aspect ratio and paste it into 28x28 with its centre of mass at (14, 14).
@@ -22,9 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 from scipy import ndimage
-from scipy.spatial import ConvexHull
 
 from mimo.serve.decode import InputError, decode, load_image, read_upload_bytes
+from mimo.serve.paper import find_sheet
+from mimo.serve.region_measures import otsu_threshold, solidity
 
 SIZE = 28  # output side, as in MNIST
 BOX = 20  # the digit is fitted into BOX x BOX, as in MNIST
@@ -46,7 +48,6 @@ CLEAR_INK_FRACTION = 0.5  # clear ink is at least this part of the strongest
 INK_EDGE_FRACTION = 0.01  # how far (part of the shorter side) ink edges reach into the background
 NOISE_SAMPLE_SIDE = 140  # pixels along the shorter side used to measure the background's noise
 BACKGROUND_MIN_FRACTION = 0.05  # less background than this: no noise level can be measured
-OTSU_BINS = 256  # grey levels for Otsu's threshold between ink and background
 STROKE_PERCENTILE = 75  # the stroke strength that maps to 1.0
 LOCAL_BACKGROUND_MIN_SIDE = 64  # smaller images use one background level
 LOCAL_BACKGROUND_CELLS = 8  # grid cells along the shorter side for the local background
@@ -145,8 +146,21 @@ def _ink_strength(rgb: np.ndarray, alpha: np.ndarray | None) -> tuple[np.ndarray
             rgb = filled
     border = _border(rgb)
     border_luminance = float(np.median(border[:, 0] + border[:, 1] + border[:, 2])) / 3
-    if border_luminance > 0.5 and float(np.median(_channel_min(border))) > PAPER_MIN_CHANNEL:
-        # Dark ink on light paper: the darkest channel picks up black, blue, red or green ink.
+    paper_border = (
+        border_luminance > 0.5 and float(np.median(_channel_min(border))) > PAPER_MIN_CHANNEL
+    )
+    # Dark ink on light paper: the darkest channel picks up black, blue, red or green ink.
+    sheet = find_sheet(rgb, paper_border)
+    if sheet is not None:
+        # A sheet on a desk that shows along some edges: the ink is on the sheet only, and the
+        # desk is paper-coloured for the paper level, so the sheet's edge is not a stroke.
+        lightness = _channel_min(rgb)
+        paper = np.float32(np.median(lightness[::4, ::4][sheet[::4, ::4]]))
+        strength = np.maximum(_paper_level(np.where(sheet, lightness, paper)) - lightness, 0.0)
+        strength *= sheet
+        if paper_border or float(strength.max()) >= MIN_CONTRAST:
+            return strength, rgb
+    if paper_border:
         lightness = _channel_min(rgb)
         return np.maximum(_paper_level(lightness) - lightness, 0.0), rgb
     # Light ink on a dark background (drawing canvas, MNIST style, screenshots): these are
@@ -234,32 +248,13 @@ def _noise_floor(strength: np.ndarray) -> float:
     step = max(1, min(strength.shape) // NOISE_SAMPLE_SIDE)
     strength = strength[::step, ::step]
     peak = float(np.percentile(strength, INK_PEAK_PERCENTILE))
-    ink = strength > max(_otsu_threshold(strength), CLEAR_INK_FRACTION * peak, MIN_CONTRAST)
+    ink = strength > max(otsu_threshold(strength), CLEAR_INK_FRACTION * peak, MIN_CONTRAST)
     radius = max(1, round(min(strength.shape) * INK_EDGE_FRACTION))
     near_ink = ndimage.maximum_filter(ink, size=2 * radius + 1)
     background = strength[~near_ink]
     if background.size < BACKGROUND_MIN_FRACTION * strength.size:
         return 0.0  # ink nearly everywhere: the coverage check refuses it next
     return float(np.percentile(background, BACKGROUND_NOISE_PERCENTILE))
-
-
-def _otsu_threshold(values: np.ndarray) -> float:
-    """Otsu's threshold (maximum between-class variance) over OTSU_BINS levels of [0, max].
-
-    Written with np.bincount: scikit-image's threshold_otsu gives the same answer, but is
-    several times slower on a canvas.
-    """
-    top = float(values.max())
-    levels = np.minimum((values * ((OTSU_BINS - 1) / top)).astype(np.intp), OTSU_BINS - 1)
-    counts = np.bincount(levels.ravel(), minlength=OTSU_BINS).astype(np.float64)
-    centres = np.arange(OTSU_BINS, dtype=np.float64)
-    weight_low = np.cumsum(counts)
-    weight_high = weight_low[-1] - weight_low
-    sum_low = np.cumsum(counts * centres)
-    mean_low = sum_low / np.maximum(weight_low, 1)
-    mean_high = (sum_low[-1] - sum_low) / np.maximum(weight_high, 1)
-    between = weight_low * weight_high * (mean_low - mean_high) ** 2
-    return (int(np.argmax(between)) + 0.5) * top / (OTSU_BINS - 1)
 
 
 def _ink_color(ink: np.ndarray, colors: np.ndarray) -> tuple[int, int, int]:
@@ -376,16 +371,7 @@ def _is_dot(mask: np.ndarray) -> bool:
     if max(height, width) > DOT_ASPECT * min(height, width) or mask.mean() < DOT_FILL:
         return False
     holes = ndimage.binary_fill_holes(mask).mean() - mask.mean()
-    return holes < DOT_MAX_HOLES and _solidity(mask) >= DOT_MIN_SOLIDITY
-
-
-def _solidity(mask: np.ndarray) -> float:
-    """The mask's area over the area of its convex hull (the hull of its pixels' corners)."""
-    rows, cols = np.nonzero(mask)
-    corners = np.concatenate(
-        [np.stack([rows + dy, cols + dx], axis=1) for dy in (0, 1) for dx in (0, 1)]
-    )
-    return float(mask.sum()) / ConvexHull(corners).volume  # a 2-D hull's "volume" is its area
+    return holes < DOT_MAX_HOLES and solidity(mask) >= DOT_MIN_SOLIDITY
 
 
 def _ink_box(ink: np.ndarray) -> tuple[tuple[int, int], tuple[int, int]]:

@@ -23,7 +23,8 @@ Canvas drawings (280x280, as the Predict page sends them), redrawn with the page
   page's brush.
 
 Photos (640x480 JPEG): `photo` on plain, unevenly lit paper; `photo_lined` on ruled or squared
-paper. Both put the digit off-centre.
+paper; `photo_on_desk`: a sheet, slightly tilted, on a desk that shows along one to four of the
+photo's edges. All put the digit off-centre.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ PHOTO_SIZE = (640, 480)
 PAPER_BRIGHTNESS = (200, 240)  # the paper's base grey level, before lighting and tint
 PAPER_NOISE = 3.0  # sensor noise, grey levels (standard deviation)
 PHOTO_SLOPE = 35  # how far the light changes across a photo of a digit, grey levels
+# Desks under a sheet of paper: dark and mid wood, dark grey, slate.
+DESK_COLORS = [(70, 45, 30), (120, 85, 55), (45, 45, 50), (85, 90, 95)]
+DESK_MARGIN = (15, 100)  # how much desk shows along an edge that shows it, pixels
+SHEET_TILT = 4.0  # degrees, at most
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,6 +295,55 @@ def photo_lined(digit: np.ndarray, color: str, rng) -> Image.Image:
     paper = lit_paper(rng, *PHOTO_SIZE, slope=PHOTO_SLOPE, centre=0.5)
     paper = _rule_lines(paper, rng, squared=bool(rng.integers(2)))
     return _photo(digit, paper, ink, rng)
+
+
+def photo_on_desk(digit: np.ndarray, color: str, rng) -> Image.Image:
+    """A sheet (plain or ruled), slightly tilted, on a desk that shows along one to four of the
+    photo's edges; the digit somewhere on the sheet; JPEG."""
+    width, height = PHOTO_SIZE
+    paper = lit_paper(rng, width, height, slope=PHOTO_SLOPE, centre=0.5)
+    if rng.random() < 1 / 3:
+        paper = _rule_lines(paper, rng, squared=bool(rng.integers(2)))
+    # The desk shows along each edge with a chance of 0.6, along one at least.
+    shows = rng.random(4) < 0.6
+    shows[int(rng.integers(4))] = True
+    left, top, right, bottom = (int(rng.integers(*DESK_MARGIN)) if show else -60 for show in shows)
+    # The digit, well inside the sheet (its tilt moves the corners by up to 30 px).
+    side = int(rng.integers(110, 221))
+    x_min, x_max = max(left, 0) + 30, width - max(right, 0) - 30 - side
+    y_min, y_max = max(top, 0) + 30, height - max(bottom, 0) - 30 - side
+    side -= max(0, x_min - x_max, y_min - y_max)
+    x = int(rng.integers(x_min, max(x_min, x_max) + 1))
+    y = int(rng.integers(y_min, max(y_min, y_max) + 1))
+    big = Image.fromarray(np.asarray(digit, np.uint8)).resize((side, side), Image.BICUBIC)
+    strength = np.clip(np.asarray(big, np.float32) / 255 * rng.uniform(0.85, 1.0), 0, 1)
+    ink = PEN_INKS[color][int(rng.integers(len(PEN_INKS[color])))]
+    ink_on_paper(paper, strength, ink, x, y)
+    # The sheet's outline, tilted about the photo's centre, softened by a pixel or two.
+    corners = np.array(
+        [
+            (left, top),
+            (width - right, top),
+            (width - right, height - bottom),
+            (left, height - bottom),
+        ],
+        np.float64,
+    )
+    angle = np.radians(rng.uniform(-SHEET_TILT, SHEET_TILT))
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    centre = np.array([width / 2, height / 2])
+    corners = (corners - centre) @ rotation.T + centre
+    outline = Image.new("L", (width, height), 0)
+    ImageDraw.Draw(outline).polygon([tuple(c) for c in corners], fill=255)
+    sheet = np.asarray(outline.filter(ImageFilter.GaussianBlur(1.5)), np.float32)[..., None] / 255
+    # The desk: its colour, a wood-like grain across it, sensor noise.
+    grain = 8 * np.sin(np.arange(width) / rng.uniform(6, 20) + rng.uniform(0, 6))[None, :, None]
+    desk = (
+        np.asarray(DESK_COLORS[int(rng.integers(len(DESK_COLORS)))], np.float32)
+        + grain
+        + rng.normal(0, PAPER_NOISE + 1, (height, width, 1))
+    )
+    return jpeg(paper * sheet + desk * (1 - sheet), int(rng.integers(60, 92)))
 
 
 def mnist_colored(digit: np.ndarray, color: str, rng) -> Image.Image:

