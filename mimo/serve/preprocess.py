@@ -7,8 +7,9 @@ The steps follow the original MNIST preparation:
    their alpha channel; opaque ones are compared with the background estimated from the
    border (for photos of paper, a coarse local paper level so uneven lighting is not taken for
    ink), so dark ink on light paper is inverted. A photo of a sheet on a desk that shows along
-   some edges is read on the sheet only (mimo.serve.paper). The background noise level, measured on the border,
-   is subtracted and the result normalised by the typical stroke strength.
+   some edges is read on the sheet only (mimo.serve.paper). The background noise level,
+   measured on the pixels away from the ink, is subtracted and the result normalised by the
+   typical stroke strength.
 3. Crop to the ink's bounding box (tiny specks away from the digit are ignored), fit it into
    20x20 keeping the aspect ratio and paste it into 28x28 with its centre of mass at (14, 14).
 
