@@ -11,7 +11,8 @@ clearly darker desk: it covers at least SHEET_MIN_AREA of the photo, is paper-li
 is DESK_MIN_CONTRAST darker and runs along at least DESK_MIN_BORDER of the photo's edges (so a
 digit that merely touches the photo's edge is never taken for desk). When no border says
 "paper" (a desk on every side), a drawing on a dark background must not be taken for a sheet,
-so the region must also be close to a rectangle, as a sheet of paper is, and enclose little ink.
+so the region must also be a quadrilateral, as a sheet of paper seen at an angle is, and enclose
+little ink.
 
 Everything is measured on a grid of about SAMPLE_SIDE pixels along the shorter side; the mask
 comes back at full size.
@@ -22,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from mimo.serve.region_measures import otsu_threshold, rectangularity
+from mimo.serve.region_measures import otsu_threshold, quadrilateral_match
 
 SAMPLE_SIDE = 140  # grid pixels along the shorter side
 MIN_PHOTO_SIDE = 64  # smaller pictures (MNIST-style images, icons) have no desk to find
@@ -31,10 +32,12 @@ SHEET_MIN_AREA = 0.3  # the sheet covers at least this part of the photo
 DESK_MIN_BORDER = 0.1  # the desk covers at least this part of the photo's outermost pixels
 DESK_MIN_CONTRAST = 0.2  # the desk's median darkest channel is this much below the sheet's
 EDGE_MARGIN = 0.015  # part of the shorter side trimmed off the sheet (its blurred edge, shadow)
-# Without a paper border: the sheet is close to a (tilted) rectangle, and the ink it encloses is
-# a small part of it. Sheets in generated desk photos fill 0.93-0.98 of their smallest
-# rectangle; light digits so bold that they cover 30% of a dark picture, at most 0.82.
-SHEET_MIN_RECTANGULARITY = 0.88
+# Without a paper border: the sheet is a quadrilateral (a rectangle in perspective), and the ink
+# it encloses is a small part of it. Sheets seen at up to 30 degrees, with corners moved up to a
+# sixth of the sheet's side in perspective, match their quadrilateral at 0.876 or more
+# (region_measures.quadrilateral_match); light digits so bold that they cover 30% of a dark
+# picture, at 0.842 at most.
+SHEET_MIN_QUADRILATERAL_MATCH = 0.86
 SHEET_MAX_ENCLOSED = 0.15
 
 
@@ -72,7 +75,10 @@ def find_sheet(rgb: np.ndarray, paper_border: bool) -> np.ndarray | None:
         return None
     if not paper_border:
         enclosed = (sheet.sum() - largest.sum()) / sheet.sum()
-        if enclosed > SHEET_MAX_ENCLOSED or rectangularity(sheet) < SHEET_MIN_RECTANGULARITY:
+        if (
+            enclosed > SHEET_MAX_ENCLOSED
+            or quadrilateral_match(sheet) < SHEET_MIN_QUADRILATERAL_MATCH
+        ):
             return None
 
     # 3. Trim the sheet's blurred edge and bring the mask back to full size.

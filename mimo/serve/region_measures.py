@@ -1,6 +1,6 @@
 """Measures of the regions in a picture, shared by the ink finding (mimo.serve.preprocess) and
 the sheet finding (mimo.serve.paper): Otsu's threshold between two kinds of pixel, how convex
-a region is, and how close to a rectangle."""
+a region is, and how close to a quadrilateral."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from scipy import ndimage
 from scipy.spatial import ConvexHull
 
 OTSU_BINS = 256  # grey levels for Otsu's threshold
+QUAD_ANGLE_STEP = 15  # degrees between the directions quadrilateral_match tries
 
 
 def otsu_threshold(values: np.ndarray) -> float:
@@ -46,22 +47,30 @@ def solidity(mask: np.ndarray) -> float:
     return float(mask.sum()) / ConvexHull(_outline_corners(mask)).volume  # 2-D: its area
 
 
-def rectangularity(mask: np.ndarray) -> float:
-    """The mask's area over the area of the smallest rectangle, at any angle, around it: 1 for a
-    rectangle (a sheet of paper), pi/4 for an ellipse.
+def quadrilateral_match(mask: np.ndarray) -> float:
+    """How well a quadrilateral through four of the mask's extreme points matches the mask
+    (intersection over union): about 1 for a sheet of paper seen at an angle (a rectangle in
+    perspective), 2/pi for an ellipse, less for any notched shape.
 
-    The smallest rectangle has a side along one of the convex hull's edges, so each edge's
-    direction is tried.
+    The corners are the extreme points along two diagonal directions, tried every
+    QUAD_ANGLE_STEP degrees (a sheet's corners are the extremes along its diagonals); the best
+    match counts.
     """
+    from PIL import Image, ImageDraw
+
     corners = _outline_corners(mask)
-    hull = corners[ConvexHull(corners).vertices]
-    edges = np.roll(hull, -1, axis=0) - hull
-    smallest = np.inf
-    for angle in np.arctan2(edges[:, 1], edges[:, 0]):
+    best = 0.0
+    for angle in np.radians(np.arange(0, 90, QUAD_ANGLE_STEP)):
         cos, sin = np.cos(angle), np.sin(angle)
-        turned = hull @ np.array([[cos, -sin], [sin, cos]])
-        smallest = min(smallest, float(np.ptp(turned[:, 0]) * np.ptp(turned[:, 1])))
-    return float(mask.sum()) / smallest
+        along = corners[:, 1] * cos + corners[:, 0] * sin  # x and y, turned by the angle
+        across = corners[:, 0] * cos - corners[:, 1] * sin
+        diagonal, anti = along + across, along - across
+        picks = [np.argmin(diagonal), np.argmax(anti), np.argmax(diagonal), np.argmin(anti)]
+        drawn = Image.new("1", (mask.shape[1], mask.shape[0]), 0)
+        ImageDraw.Draw(drawn).polygon([(c, r) for r, c in corners[picks]], fill=1)
+        quad = np.asarray(drawn, bool)
+        best = max(best, float((quad & mask).sum()) / float((quad | mask).sum()))
+    return best
 
 
-__all__ = ["otsu_threshold", "solidity", "rectangularity", "OTSU_BINS"]
+__all__ = ["otsu_threshold", "solidity", "quadrilateral_match", "OTSU_BINS"]

@@ -23,8 +23,8 @@ Canvas drawings (280x280, as the Predict page sends them), redrawn with the page
   page's brush.
 
 Photos (640x480 JPEG): `photo` on plain, unevenly lit paper; `photo_lined` on ruled or squared
-paper; `photo_on_desk`: a sheet, slightly tilted, on a desk that shows along one to four of the
-photo's edges. All put the digit off-centre.
+paper; `photo_on_desk`: a sheet, slightly tilted and seen at an angle, on a desk that shows
+along one to four of the photo's edges. All put the digit off-centre.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ PHOTO_SLOPE = 35  # how far the light changes across a photo of a digit, grey le
 DESK_COLORS = [(70, 45, 30), (120, 85, 55), (45, 45, 50), (85, 90, 95)]
 DESK_MARGIN = (15, 100)  # how much desk shows along an edge that shows it, pixels
 SHEET_TILT = 4.0  # degrees, at most
+SHEET_PERSPECTIVE = 30  # pixels each corner of the sheet moves at most (a phone held at an angle)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -298,8 +299,8 @@ def photo_lined(digit: np.ndarray, color: str, rng) -> Image.Image:
 
 
 def photo_on_desk(digit: np.ndarray, color: str, rng) -> Image.Image:
-    """A sheet (plain or ruled), slightly tilted, on a desk that shows along one to four of the
-    photo's edges; the digit somewhere on the sheet; JPEG."""
+    """A sheet (plain or ruled), slightly tilted and seen at an angle, on a desk that shows along
+    one to four of the photo's edges; the digit somewhere on the sheet; JPEG."""
     width, height = PHOTO_SIZE
     paper = lit_paper(rng, width, height, slope=PHOTO_SLOPE, centre=0.5)
     if rng.random() < 1 / 3:
@@ -308,10 +309,10 @@ def photo_on_desk(digit: np.ndarray, color: str, rng) -> Image.Image:
     shows = rng.random(4) < 0.6
     shows[int(rng.integers(4))] = True
     left, top, right, bottom = (int(rng.integers(*DESK_MARGIN)) if show else -60 for show in shows)
-    # The digit, well inside the sheet (its tilt moves the corners by up to 30 px).
+    # The digit, well inside the sheet (tilt and perspective move its corners up to 60 px).
     side = int(rng.integers(110, 221))
-    x_min, x_max = max(left, 0) + 30, width - max(right, 0) - 30 - side
-    y_min, y_max = max(top, 0) + 30, height - max(bottom, 0) - 30 - side
+    x_min, x_max = max(left, 0) + 60, width - max(right, 0) - 60 - side
+    y_min, y_max = max(top, 0) + 60, height - max(bottom, 0) - 60 - side
     side -= max(0, x_min - x_max, y_min - y_max)
     x = int(rng.integers(x_min, max(x_min, x_max) + 1))
     y = int(rng.integers(y_min, max(y_min, y_max) + 1))
@@ -333,6 +334,7 @@ def photo_on_desk(digit: np.ndarray, color: str, rng) -> Image.Image:
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     centre = np.array([width / 2, height / 2])
     corners = (corners - centre) @ rotation.T + centre
+    corners += rng.uniform(-SHEET_PERSPECTIVE, SHEET_PERSPECTIVE, corners.shape)
     outline = Image.new("L", (width, height), 0)
     ImageDraw.Draw(outline).polygon([tuple(c) for c in corners], fill=255)
     sheet = np.asarray(outline.filter(ImageFilter.GaussianBlur(1.5)), np.float32)[..., None] / 255

@@ -108,3 +108,20 @@ def test_bold_light_strokes_on_a_dark_background_are_read_as_strokes(digits):
             assert outcome(white) == outcome(red)
             covers.append(bold.mean() / 255)
     assert np.sum(np.asarray(covers) >= SHEET_MIN_AREA) >= 10, covers
+
+
+def test_a_sheet_in_perspective_matches_its_quadrilateral_and_a_blob_does_not():
+    from PIL import ImageDraw
+
+    from mimo.serve.region_measures import quadrilateral_match
+
+    def polygon(points, size=(200, 150)):
+        drawn = Image.new("1", size, 0)
+        ImageDraw.Draw(drawn).polygon(points, fill=1)
+        return np.asarray(drawn, bool)
+
+    sheet = polygon([(30, 20), (185, 35), (170, 140), (15, 120)])  # seen at an angle
+    yy, xx = np.mgrid[:150, :200]
+    ellipse = ((xx - 100) / 80) ** 2 + ((yy - 75) / 60) ** 2 <= 1
+    assert quadrilateral_match(sheet) > 0.95
+    assert quadrilateral_match(ellipse) == pytest.approx(2 / np.pi, abs=0.03)
