@@ -9,10 +9,11 @@ The sheet is the largest connected region lighter than Otsu's threshold over the
 with what it encloses (the ink) filled in. It only counts when it is clearly a sheet on a
 clearly darker desk: it covers at least SHEET_MIN_AREA of the photo, is paper-light, the desk
 is DESK_MIN_CONTRAST darker and runs along at least DESK_MIN_BORDER of the photo's edges (so a
-digit that merely touches the photo's edge is never taken for desk). When no border says
-"paper" (a desk on every side), a drawing on a dark background must not be taken for a sheet,
-so the region must also be a quadrilateral, as a sheet of paper seen at an angle is, and enclose
-little ink.
+digit that merely touches the photo's edge is never taken for desk), and no ink lies on the
+desk (so a shadow across the paper, with part of the digit in it, is not taken for desk). When
+no border says "paper" (a desk on every side), a drawing on a dark background must not be taken
+for a sheet, so the region must also be a quadrilateral, as a sheet of paper seen at an angle
+is, and enclose little ink.
 
 Everything is measured on a grid of about SAMPLE_SIDE pixels along the shorter side; the mask
 comes back at full size.
@@ -31,6 +32,10 @@ PAPER_MIN_LIGHTNESS = 0.45  # the sheet's median darkest channel: light in every
 SHEET_MIN_AREA = 0.3  # the sheet covers at least this part of the photo
 DESK_MIN_BORDER = 0.1  # the desk covers at least this part of the photo's outermost pixels
 DESK_MIN_CONTRAST = 0.2  # the desk's median darkest channel is this much below the sheet's
+# A desk holds no ink: at most DESK_MAX_INK of it is DESK_INK_CONTRAST darker than its median.
+# A shadow across the paper (a phone's, a hand's) is as dark as a desk, but the ink in it is not.
+DESK_INK_CONTRAST = 0.15
+DESK_MAX_INK = 0.005
 EDGE_MARGIN = 0.015  # part of the shorter side trimmed off the sheet (its blurred edge, shadow)
 # Without a paper border: the sheet is a quadrilateral (a rectangle in perspective), and the ink
 # it encloses is a small part of it. Sheets seen at up to 30 degrees, with corners moved up to a
@@ -71,8 +76,11 @@ def find_sheet(rgb: np.ndarray, paper_border: bool) -> np.ndarray | None:
     paper_level = float(np.median(grid[largest]))
     if paper_level < PAPER_MIN_LIGHTNESS:
         return None
-    if float(np.median(grid[desk])) > paper_level - DESK_MIN_CONTRAST:
+    desk_level = float(np.median(grid[desk]))
+    if desk_level > paper_level - DESK_MIN_CONTRAST:
         return None
+    if float(np.mean(grid[desk] < desk_level - DESK_INK_CONTRAST)) > DESK_MAX_INK:
+        return None  # ink off the "sheet": a shadow across the paper, not a desk
     if not paper_border:
         enclosed = (sheet.sum() - largest.sum()) / sheet.sum()
         if (

@@ -23,8 +23,9 @@ Canvas drawings (280x280, as the Predict page sends them), redrawn with the page
   page's brush.
 
 Photos (640x480 JPEG): `photo` on plain, unevenly lit paper; `photo_lined` on ruled or squared
-paper; `photo_on_desk`: a sheet, slightly tilted and seen at an angle, on a desk that shows
-along one to four of the photo's edges. All put the digit off-centre.
+paper; `photo_in_shadow`: plain paper with a soft shadow reaching in from one edge;
+`photo_on_desk`: a sheet, slightly tilted and seen at an angle, on a desk that shows along one
+to four of the photo's edges. All put the digit off-centre.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ PHOTO_SLOPE = 35  # how far the light changes across a photo of a digit, grey le
 DESK_COLORS = [(70, 45, 30), (120, 85, 55), (45, 45, 50), (85, 90, 95)]
 DESK_MARGIN = (15, 100)  # how much desk shows along an edge that shows it, pixels
 SHEET_TILT = 4.0  # degrees, at most
+SHADOW_DEPTH = (0.15, 0.45)  # how much darker a shadow across the paper makes it
 SHEET_PERSPECTIVE = 30  # pixels each corner of the sheet moves at most (a phone held at an angle)
 
 
@@ -296,6 +298,29 @@ def photo_lined(digit: np.ndarray, color: str, rng) -> Image.Image:
     paper = lit_paper(rng, *PHOTO_SIZE, slope=PHOTO_SLOPE, centre=0.5)
     paper = _rule_lines(paper, rng, squared=bool(rng.integers(2)))
     return _photo(digit, paper, ink, rng)
+
+
+def photo_in_shadow(digit: np.ndarray, color: str, rng) -> Image.Image:
+    """Ink on plain paper with a soft shadow (a phone's, a hand's) reaching in from one edge,
+    15-45% darker, often over part of the digit; JPEG."""
+    width, height = PHOTO_SIZE
+    paper = lit_paper(rng, width, height, slope=PHOTO_SLOPE, centre=0.5)
+    side = int(rng.integers(110, 261))
+    x, y = int(rng.integers(10, width - side - 10)), int(rng.integers(10, height - side - 10))
+    big = Image.fromarray(np.asarray(digit, np.uint8)).resize((side, side), Image.BICUBIC)
+    strength = np.clip(np.asarray(big, np.float32) / 255 * rng.uniform(0.85, 1.0), 0, 1)
+    ink = PEN_INKS[color][int(rng.integers(len(PEN_INKS[color])))]
+    ink_on_paper(paper, strength, ink, x, y)
+    # A disk centred on one of the edges, blurred 5-25 px at its rim.
+    centres = [(0, rng.uniform(0, height)), (width, rng.uniform(0, height))]
+    centres += [(rng.uniform(0, width), 0), (rng.uniform(0, width), height)]
+    cx, cy = centres[int(rng.integers(4))]
+    radius = rng.uniform(150, 300)
+    outline = Image.new("L", (width, height), 0)
+    ImageDraw.Draw(outline).ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=255)
+    shade = outline.filter(ImageFilter.GaussianBlur(rng.uniform(5, 25)))
+    shadow = np.asarray(shade, np.float32)[..., None] / 255 * rng.uniform(*SHADOW_DEPTH)
+    return jpeg(paper * (1 - shadow), int(rng.integers(60, 92)))
 
 
 def photo_on_desk(digit: np.ndarray, color: str, rng) -> Image.Image:

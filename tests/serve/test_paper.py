@@ -57,6 +57,16 @@ def test_digits_on_a_sheet_with_the_desk_showing_are_read(predictor, digits):
     assert len(wrong) <= 1, f"(true, read, colour) of {DIGITS}: {wrong}"
 
 
+def test_a_shadow_across_the_paper_and_the_digit_is_not_taken_for_desk(predictor, digits):
+    rng = np.random.default_rng(6)
+    wrong = []
+    for image, label in zip(*digits, strict=True):
+        read = predictor.predict(prepare(synthetic.photo_in_shadow(image, "red", rng)), number=1)
+        if read.models["sum"].value("digit") != label:
+            wrong.append((int(label), read.models["sum"].value("digit")))
+    assert len(wrong) <= 1, f"(true, read) of {DIGITS}: {wrong}"
+
+
 def test_the_sheet_leaves_out_the_desk_and_the_sheets_edge():
     rng = np.random.default_rng(0)
     digit = np.zeros((28, 28), np.uint8)
