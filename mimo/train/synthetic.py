@@ -302,7 +302,7 @@ def photo_lined(digit: np.ndarray, color: str, rng) -> Image.Image:
 
 def photo_in_shadow(digit: np.ndarray, color: str, rng) -> Image.Image:
     """Ink on plain paper with a soft shadow (a phone's, a hand's) reaching in from one edge,
-    15-45% darker, often over part of the digit; JPEG."""
+    15-45% darker, which may cover part of the digit; JPEG."""
     width, height = PHOTO_SIZE
     paper = lit_paper(rng, width, height, slope=PHOTO_SLOPE, centre=0.5)
     side = int(rng.integers(110, 261))
