@@ -146,10 +146,7 @@ def _ink_strength(rgb: np.ndarray, alpha: np.ndarray | None) -> tuple[np.ndarray
                 return alpha, rgb
             rgb = filled
     border = _border(rgb)
-    border_luminance = float(np.median(border[:, 0] + border[:, 1] + border[:, 2])) / 3
-    paper_border = (
-        border_luminance > 0.5 and float(np.median(_channel_min(border))) > PAPER_MIN_CHANNEL
-    )
+    paper_border = _looks_like_paper(border)
     # Dark ink on light paper: the darkest channel picks up black, blue, red or green ink.
     sheet = find_sheet(rgb, paper_border)
     if sheet is not None:
@@ -170,6 +167,12 @@ def _ink_strength(rgb: np.ndarray, alpha: np.ndarray | None) -> tuple[np.ndarray
     brightness = _channel_max(rgb)
     background = float(np.percentile(_channel_max(border), DARK_BACKGROUND_PERCENTILE))
     return np.maximum(brightness - background, 0.0), rgb
+
+
+def _looks_like_paper(border: np.ndarray) -> bool:
+    """Whether the border's (N, 3) pixels look like paper: light, and light in every channel."""
+    luminance = float(np.median(border[:, 0] + border[:, 1] + border[:, 2])) / 3
+    return luminance > 0.5 and float(np.median(_channel_min(border))) > PAPER_MIN_CHANNEL
 
 
 def _channel_max(rgb: np.ndarray) -> np.ndarray:

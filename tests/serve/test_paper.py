@@ -31,9 +31,10 @@ def digits(mnist_small):
 
 def sheet_of(picture) -> np.ndarray | None:
     """find_sheet on a picture as prepare() decodes it, with the border judged as prepare does."""
+    from mimo.serve.preprocess import _border, _looks_like_paper
+
     rgb = decode(picture).rgb
-    border = np.concatenate([rgb[:5].reshape(-1, 3), rgb[-5:].reshape(-1, 3)])
-    return find_sheet(rgb, paper_border=float(np.median(border.min(axis=1))) > 0.5)
+    return find_sheet(rgb, paper_border=_looks_like_paper(_border(rgb)))
 
 
 def outcome(picture) -> bytes | str:
