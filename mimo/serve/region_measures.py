@@ -5,6 +5,7 @@ a region is, and how close to a quadrilateral."""
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image, ImageDraw
 from scipy import ndimage
 from scipy.spatial import ConvexHull
 
@@ -56,8 +57,6 @@ def quadrilateral_match(mask: np.ndarray) -> float:
     QUAD_ANGLE_STEP degrees (a sheet's corners are the extremes along its diagonals); the best
     match counts.
     """
-    from PIL import Image, ImageDraw
-
     corners = _outline_corners(mask)
     best = 0.0
     for angle in np.radians(np.arange(0, 90, QUAD_ANGLE_STEP)):
