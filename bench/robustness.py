@@ -44,6 +44,7 @@ SETS = {
     "photo": (synthetic.photo, RED_GREEN),
     "photo_lined": (synthetic.photo_lined, RED_GREEN),
     "photo_blue_black": (synthetic.photo, ("blue", "black")),
+    "photo_close_up": (synthetic.photo_close_up, RED_GREEN),
     "photo_in_shadow": (synthetic.photo_in_shadow, RED_GREEN),
     "photo_on_desk": (synthetic.photo_on_desk, RED_GREEN),
     # Not redrawn with the page's brush, as the canvas sets above and the training renders are.

