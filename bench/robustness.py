@@ -47,6 +47,7 @@ SETS = {
     "photo_close_up": (synthetic.photo_close_up, RED_GREEN),
     "photo_in_shadow": (synthetic.photo_in_shadow, RED_GREEN),
     "photo_on_desk": (synthetic.photo_on_desk, RED_GREEN),
+    "photo_turned_sheet": (synthetic.photo_turned_sheet, RED_GREEN),
     # Not redrawn with the page's brush, as the canvas sets above and the training renders are.
     "canvas_own_stroke": (synthetic.canvas_own_stroke, RED_GREEN),
 }

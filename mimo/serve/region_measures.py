@@ -48,16 +48,20 @@ def solidity(mask: np.ndarray) -> float:
     return float(mask.sum()) / ConvexHull(_outline_corners(mask)).volume  # 2-D: its area
 
 
-def quadrilateral_match(mask: np.ndarray) -> float:
+def quadrilateral_match(mask: np.ndarray, cut_by_frame: bool = False) -> float:
     """How well a quadrilateral through four of the mask's extreme points matches the mask
     (intersection over union): about 1 for a sheet of paper seen at an angle (a rectangle in
     perspective), 2/pi for an ellipse, less for any notched shape.
 
     The corners are the extreme points along two diagonal directions, tried every
     QUAD_ANGLE_STEP degrees (a sheet's corners are the extremes along its diagonals); the best
-    match counts.
+    match counts. cut_by_frame: the mask may be a quadrilateral cut by the picture's frame (a
+    sheet whose corners lie outside the photo), so where it touches the frame, the frame is
+    part of the outline: the polygon is the convex hull of the four corners and the mask's
+    pixels on the frame.
     """
     corners = _outline_corners(mask)
+    on_frame = _frame_corners(mask) if cut_by_frame else np.empty((0, 2))
     best = 0.0
     for angle in np.radians(np.arange(0, 90, QUAD_ANGLE_STEP)):
         cos, sin = np.cos(angle), np.sin(angle)
@@ -65,11 +69,30 @@ def quadrilateral_match(mask: np.ndarray) -> float:
         across = corners[:, 0] * cos - corners[:, 1] * sin
         diagonal, anti = along + across, along - across
         picks = [np.argmin(diagonal), np.argmax(anti), np.argmax(diagonal), np.argmin(anti)]
+        outline = corners[picks]
+        if len(on_frame):
+            points = np.concatenate([outline, on_frame])
+            outline = points[ConvexHull(points).vertices]  # in order around the hull
         drawn = Image.new("1", (mask.shape[1], mask.shape[0]), 0)
-        ImageDraw.Draw(drawn).polygon([(c, r) for r, c in corners[picks]], fill=1)
+        ImageDraw.Draw(drawn).polygon([(c, r) for r, c in outline], fill=1)
         quad = np.asarray(drawn, bool)
         best = max(best, float((quad & mask).sum()) / float((quad | mask).sum()))
     return best
+
+
+def _frame_corners(mask: np.ndarray) -> np.ndarray:
+    """(N, 2) the outer corners of the mask's pixels on the picture's frame (its first and last
+    rows and columns)."""
+    height, width = mask.shape
+    top, bottom = np.flatnonzero(mask[0]), np.flatnonzero(mask[-1])
+    left, right = np.flatnonzero(mask[:, 0]), np.flatnonzero(mask[:, -1])
+    points = [
+        *[(0, c) for c in top] + [(0, c + 1) for c in top],
+        *[(height, c) for c in bottom] + [(height, c + 1) for c in bottom],
+        *[(r, 0) for r in left] + [(r + 1, 0) for r in left],
+        *[(r, width) for r in right] + [(r + 1, width) for r in right],
+    ]
+    return np.array(points, np.float64).reshape(-1, 2)
 
 
 __all__ = ["otsu_threshold", "solidity", "quadrilateral_match", "OTSU_BINS"]

@@ -62,6 +62,8 @@ DESK_MARGIN = (15, 100)  # how much desk shows along an edge that shows it, pixe
 SHEET_TILT = 4.0  # degrees, at most
 SHADOW_DEPTH = (0.15, 0.45)  # how much darker a shadow across the paper makes it
 SHEET_PERSPECTIVE = 30  # pixels each corner of the sheet moves at most (a phone held at an angle)
+TURNED_SHEET_TILT = 45.0  # degrees, at most, for a sheet with the desk on every side
+TURNED_SHEET_PERSPECTIVE = 60  # pixels, at most, for its corners
 
 
 # ---------------------------------------------------------------------------------------------
@@ -374,6 +376,44 @@ def photo_on_desk(digit: np.ndarray, color: str, rng) -> Image.Image:
     centre = np.array([width / 2, height / 2])
     corners = (corners - centre) @ rotation.T + centre
     corners += rng.uniform(-SHEET_PERSPECTIVE, SHEET_PERSPECTIVE, corners.shape)
+    return sheet_on_desk(paper, corners, rng)
+
+
+def photo_turned_sheet(digit: np.ndarray, color: str, rng) -> Image.Image:
+    """A sheet (plain, ruled or squared) turned up to 45 degrees and seen in strong perspective,
+    with the desk on every side of the photo; its corners may leave the photo; the digit near
+    the middle; JPEG."""
+    width, height = PHOTO_SIZE
+    paper = lit_paper(rng, width, height, slope=PHOTO_SLOPE, centre=0.5)
+    if rng.random() < 1 / 3:
+        paper = _rule_lines(paper, rng, squared=bool(rng.integers(2)))
+    side = int(rng.integers(110, 171))
+    x = (width - side) // 2 + int(rng.integers(-30, 31))
+    y = (height - side) // 2 + int(rng.integers(-20, 21))
+    big = Image.fromarray(np.asarray(digit, np.uint8)).resize((side, side), Image.BICUBIC)
+    strength = np.clip(np.asarray(big, np.float32) / 255 * rng.uniform(0.85, 1.0), 0, 1)
+    ink = PEN_INKS[color][int(rng.integers(len(PEN_INKS[color])))]
+    ink_on_paper(paper, strength, ink, x, y)
+    # The sheet: 340-460 x 300-380 px about the photo's centre, turned, then in perspective.
+    half_width, half_height = rng.uniform(170, 230), rng.uniform(150, 190)
+    corners = np.array(
+        [
+            (-half_width, -half_height),
+            (half_width, -half_height),
+            (half_width, half_height),
+            (-half_width, half_height),
+        ]
+    )
+    angle = np.radians(rng.uniform(-TURNED_SHEET_TILT, TURNED_SHEET_TILT))
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    corners = corners @ rotation.T + (width / 2, height / 2)
+    corners += rng.uniform(-TURNED_SHEET_PERSPECTIVE, TURNED_SHEET_PERSPECTIVE, corners.shape)
+    return sheet_on_desk(paper, corners, rng)
+
+
+def sheet_on_desk(paper: np.ndarray, corners: np.ndarray, rng) -> Image.Image:
+    """The paper inside the (4, 2) corners (x, y), softened by a pixel or two, on a desk; JPEG."""
+    height, width = paper.shape[:2]
     outline = Image.new("L", (width, height), 0)
     ImageDraw.Draw(outline).polygon([tuple(c) for c in corners], fill=255)
     sheet = np.asarray(outline.filter(ImageFilter.GaussianBlur(1.5)), np.float32)[..., None] / 255

@@ -58,6 +58,29 @@ def test_digits_on_a_sheet_with_the_desk_showing_are_read(predictor, digits):
     assert len(wrong) <= 1, f"(true, read, colour) of {DIGITS}: {wrong}"
 
 
+@pytest.mark.parametrize(
+    "corners",
+    [
+        [(266, -53), (618, 242), (374, 533), (22, 238)],  # turned 40 degrees, two corners out
+        [(185, 100), (480, 135), (455, 395), (160, 370)],  # far away: a quarter of the photo
+    ],
+    ids=["corners out of the photo", "a quarter of the photo"],
+)
+def test_a_sheet_turned_out_of_the_photo_or_far_away_is_found(predictor, digits, corners):
+    rng = np.random.default_rng(13)
+    wrong = []
+    for image, label in zip(*digits[:10], strict=True):
+        paper = synthetic.lit_paper(rng, 640, 480, slope=synthetic.PHOTO_SLOPE, centre=0.5)
+        big = np.asarray(Image.fromarray(image).resize((150, 150), Image.BICUBIC)) / 255
+        synthetic.ink_on_paper(paper, big, (190, 30, 40), 245, 165)
+        picture = synthetic.sheet_on_desk(paper, np.asarray(corners, np.float64), rng)
+        assert sheet_of(picture) is not None
+        read = predictor.predict(prepare(picture), number=1).models["color"]
+        if (read.value("digit"), read.value("color")) != (label, "red"):
+            wrong.append((int(label), read.value("digit"), read.value("color")))
+    assert len(wrong) <= 1, f"(true, read, colour) of 10: {wrong}"
+
+
 def test_a_shadow_across_the_paper_and_the_digit_is_not_taken_for_desk(predictor, digits):
     rng = np.random.default_rng(6)
     wrong = []
@@ -136,3 +159,10 @@ def test_a_sheet_in_perspective_matches_its_quadrilateral_and_a_blob_does_not():
     ellipse = ((xx - 100) / 80) ** 2 + ((yy - 75) / 60) ** 2 <= 1
     assert quadrilateral_match(sheet) > 0.95
     assert quadrilateral_match(ellipse) == pytest.approx(2 / np.pi, abs=0.03)
+    # Turned so that two corners leave the picture: the frame cuts the quadrilateral.
+    cut = polygon([(60, -40), (230, 40), (150, 170), (-20, 90)])
+    assert quadrilateral_match(cut) < 0.9
+    assert quadrilateral_match(cut, cut_by_frame=True) > 0.97
+    # An ellipse cut by the frame is still no quadrilateral.
+    cut_ellipse = ((xx - 100) / 110) ** 2 + ((yy - 75) / 70) ** 2 <= 1
+    assert quadrilateral_match(cut_ellipse, cut_by_frame=True) < 0.9
