@@ -371,10 +371,8 @@ def photo_on_desk(digit: np.ndarray, color: str, rng) -> Image.Image:
         ],
         np.float64,
     )
-    angle = np.radians(rng.uniform(-SHEET_TILT, SHEET_TILT))
-    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     centre = np.array([width / 2, height / 2])
-    corners = (corners - centre) @ rotation.T + centre
+    corners = _turned(corners - centre, rng.uniform(-SHEET_TILT, SHEET_TILT)) + centre
     corners += rng.uniform(-SHEET_PERSPECTIVE, SHEET_PERSPECTIVE, corners.shape)
     return sheet_on_desk(paper, corners, rng)
 
@@ -404,11 +402,17 @@ def photo_turned_sheet(digit: np.ndarray, color: str, rng) -> Image.Image:
             (-half_width, half_height),
         ]
     )
-    angle = np.radians(rng.uniform(-TURNED_SHEET_TILT, TURNED_SHEET_TILT))
-    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    corners = corners @ rotation.T + (width / 2, height / 2)
+    corners = _turned(corners, rng.uniform(-TURNED_SHEET_TILT, TURNED_SHEET_TILT))
+    corners += (width / 2, height / 2)
     corners += rng.uniform(-TURNED_SHEET_PERSPECTIVE, TURNED_SHEET_PERSPECTIVE, corners.shape)
     return sheet_on_desk(paper, corners, rng)
+
+
+def _turned(points: np.ndarray, degrees: float) -> np.ndarray:
+    """(N, 2) points turned by that angle about the origin."""
+    angle = np.radians(degrees)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    return points @ rotation.T
 
 
 def sheet_on_desk(paper: np.ndarray, corners: np.ndarray, rng) -> Image.Image:
